@@ -245,6 +245,7 @@ class GradingSession:
         report = yield
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             self.results[item.nodeid] = self.item_result(item, call, report)
+            self.write_reports(final=False)  # a crash of the run keeps what was graded
         elif call.when == "teardown" and report.failed and item.nodeid in self.results:
             prior = self.results[item.nodeid]
             if prior.status is Status.PASSED:  # a teardown failure is the grader's problem
@@ -297,9 +298,12 @@ class GradingSession:
             result = self.results.get(item.nodeid)
             if result is None:
                 path, line_no, _ = item.location
+                allowed = item.get_closest_marker("profiles")
+                out_of_scope = allowed is not None and self.profile not in allowed.args
                 result = ItemResult(
-                    nodeid=item.nodeid, name=item.name, status=Status.NOT_RUN, score=0.0,
-                    max_score=_points(item), visibility=_visibility(item),
+                    nodeid=item.nodeid, name=item.name,
+                    status=Status.OUT_OF_SCOPE if out_of_scope else Status.NOT_RUN,
+                    score=0.0, max_score=_points(item), visibility=_visibility(item),
                     message="grading stopped before this item ran" if final
                     else "grading in progress", filename=path, line_no=(line_no or 0) + 1)
             items.append(result)

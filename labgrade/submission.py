@@ -101,7 +101,15 @@ class Worker:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._died(f"{module}.{func}()") from None
-        line = self._read_line(timeout, f"{module}.{func}()")
+        try:
+            line = self._read_line(timeout, f"{module}.{func}()")
+        except (KeyboardInterrupt, Exception) as exc:
+            if not isinstance(exc, StudentCodeError):
+                # interrupted mid-call (item budget, Ctrl-C): the worker is still busy with
+                # this request, so it cannot serve the next one
+                self.dead_reason = f"{module}.{func}() was interrupted and its process stopped"
+                self.kill()
+            raise
         seconds = time.perf_counter() - started
         reply = json.loads(line)
         if not reply["ok"]:

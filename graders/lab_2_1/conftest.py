@@ -8,6 +8,7 @@ the items that need the thing, with the student's own error as feedback.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -157,8 +158,18 @@ class StudentServer:
 
 
 @pytest.fixture(scope="package", autouse=True)
+def _launch_server_early(request: pytest.FixtureRequest) -> None:
+    """Start the server before the first item when any selected item needs it: its ~30 s
+    start-up then overlaps the engine items instead of adding to them."""
+    here = Path(__file__).parent
+    if any("student_server" in item.fixturenames and here in Path(item.path).parents
+           for item in request.session.items):
+        request.getfixturevalue("student_server")
+
+
+@pytest.fixture(scope="package")
 def student_server(lab, submission, model, settings, profile_view) -> StudentServer:
-    """Launched at the start of the lab, in the background: engine items grade meanwhile."""
+    """The student's server, launched in the background; items call `.require()`."""
     state = StudentServer()
     port = free_port()
     try:

@@ -93,10 +93,11 @@ def test_greedy_matches_reference(submission, llm_ref, reference):
 def test_continuous_batching_speedup(submission, llm_ref, settings, score):
     """Speed-up of the student's batched call over a per-prompt loop on the same engine.
 
-    Method: baseline and candidate interleaved, 3 rounds after a warm-up, timed from the
+    Method: baseline and candidate interleaved, 5 rounds after a warm-up, timed from the
     grading process; the median of the per-round ratios is scored on a linear curve
-    (settings speedup_zero_at -> 0 points, speedup_full_at -> full points). The solution
-    measures about 10x on 2 CPU cores, so the full-marks threshold has over 2x headroom.
+    (settings speedup_zero_at -> 0 points, speedup_full_at -> full points). On 2 busy CPU
+    cores the solution measures 10-15x and a per-prompt loop 1.0-1.6x, so both thresholds
+    sit well clear of what either kind of submission measures.
     """
     n, max_tokens = settings["batch_prompts"], settings["batch_max_tokens"]
     prompts = [f"{ORDER[i % len(ORDER)]} {i}" for i in range(n)]
@@ -115,7 +116,7 @@ def test_continuous_batching_speedup(submission, llm_ref, settings, score):
 
     batched()  # warm-up
     ratios = []
-    for _ in range(3):
+    for _ in range(5):
         seq = sequential()
         ratios.append(seq / max(batched(), 1e-6))
     ratio = statistics.median(ratios)

@@ -1,0 +1,2 @@
+def test_public_sanity():
+    import mod  # noqa: F401
