@@ -176,6 +176,7 @@ class GradingSession:
         self.items: list[pytest.Item] = []
         self.interrupted = False
         self.contexts: dict[str, object] = {}  # lab id -> LabContext (labgrade.fixtures)
+        self.phase_seconds: dict[str, dict[str, float]] = {}  # where a lab's time went
         self._closed = False
 
     # -- which lab an item belongs to
@@ -243,6 +244,10 @@ class GradingSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         report = yield
+        lab_id = self.lab_of(item)
+        phases = self.phase_seconds.setdefault(lab_id, {"setup": 0.0, "call": 0.0,
+                                                         "teardown": 0.0})
+        phases[call.when] = round(phases[call.when] + call.duration, 3)
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             self.results[item.nodeid] = self.item_result(item, call, report)
             self.write_reports(final=False)  # a crash of the run keeps what was graded
@@ -312,7 +317,8 @@ class GradingSession:
                          started_at=self.started_at, finished_at=time.time(),
                          interrupted=self.interrupted or not final,
                          environment={"python": sys.version.split()[0],
-                                      "pytest": pytest.__version__})
+                                      "pytest": pytest.__version__,
+                                      "phase_seconds": self.phase_seconds.get(lab_id, {})})
 
     def write_reports(self, *, final: bool) -> list[LabResult]:
         results = []

@@ -28,8 +28,9 @@ def _first_difference(got: str, want: str) -> str:
 
 
 @pytest.mark.points(10)
-def test_one_output_per_prompt_in_order(submission, llm_ref, reference):
+def test_one_output_per_prompt_in_order(submission, llm_ref, reference, score):
     expected = reference.greedy(ORDER, max_tokens=12)
+    score.measure(reference_start_seconds=round(reference.start_seconds, 2))
     got = _generate(submission, llm_ref, ORDER, max_tokens=12, temperature=0.0)
     for i, (g, e) in enumerate(zip(got, expected)):
         if g != e:

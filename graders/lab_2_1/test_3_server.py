@@ -16,8 +16,9 @@ def _client(server):
 
 
 @pytest.mark.points(5)
-def test_server_health(student_server):
+def test_server_health(student_server, score):
     server = student_server.require()
+    score.measure(server_ready_seconds=round(server.ready_after or 0.0, 2))
     response = httpx.get(f"{server.base_url}/health", timeout=10)
     if response.status_code != 200:
         raise Fail(f"GET /health answered {response.status_code}, expected 200")

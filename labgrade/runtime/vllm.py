@@ -81,6 +81,7 @@ class ReferenceEngine:
         self.profile = profile
         self.run_dir = run_dir
         self._worker: Worker | None = None
+        self.start_seconds = 0.0  # 0 while every answer came from the cache
         self._lock = threading.Lock()
         self._cache_dir = tinymodels.cache_root() / "reference"
         self._key_base = json.dumps({"model": _model_digest(model), "vllm": vllm_version(),
@@ -93,8 +94,8 @@ class ReferenceEngine:
             worker = Worker(self.run_dir, log_path=self.run_dir / "reference-engine.log",
                             env=ENGINE_ENV, label="reference engine").start()
             try:
-                worker.call("labgrade.probes.vllm_offline", "build_engine", self.kwargs,
-                            store="llm", timeout=600)
+                self.start_seconds = worker.call("labgrade.probes.vllm_offline", "build_engine",
+                                                 self.kwargs, store="llm", timeout=600).seconds
             except Exception as exc:
                 worker.kill()
                 raise ServiceError(f"the reference engine did not start: {exc}") from None
