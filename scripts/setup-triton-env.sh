@@ -50,10 +50,12 @@ py_real=$("$python_cmd" -c 'import sys; print(sys.executable)')
 
 key=$( { cat "$script_path"; printf '%s\n%s\n' "$py_real" "$py_version"; } | sha256sum | cut -d' ' -f1)
 
-# one builder at a time for a given venv
+# one builder at a time for a given venv (the lock lives outside the repository)
 mkdir -p "$(dirname "$venv")"
 if command -v flock >/dev/null 2>&1; then
-    exec 9>"$venv.lock"
+    venv_abs=$(cd "$(dirname "$venv")" && pwd)/$(basename "$venv")
+    lock="${TMPDIR:-/tmp}/labgrade-triton-env-$(printf '%s' "$venv_abs" | sha256sum | cut -c1-16).lock"
+    exec 9>"$lock"
     flock 9
 fi
 
@@ -78,7 +80,7 @@ say "creating $venv with $py_real (Python $py_version)"
 "$python_cmd" -m venv "$venv" || die "python -m venv failed" \
     "on Debian/Ubuntu: apt-get install python${py_version}-venv"
 
-pip_args=(--disable-pip-version-check --no-input)
+pip_args=(--disable-pip-version-check --no-input --progress-bar off)
 if [[ -n "${LABGRADE_TRITON_PIP_ARGS:-}" ]]; then
     # shellcheck disable=SC2206  # intentional word splitting of user-supplied flags
     pip_args+=(${LABGRADE_TRITON_PIP_ARGS})

@@ -132,7 +132,17 @@ def make_repository(repo: Path) -> Path:
     write_model(repo, "raises_in_init", ADD_CONFIG.replace('"add"', '"raises_in_init"'),
                 RAISES_MODEL)
     write_model(repo, "broken_config", BROKEN_CONFIG, ADD_MODEL)
+    write_model(repo, "override_me", ADD_CONFIG.replace('"add"', '"override_me"'), ADD_MODEL)
     return repo
+
+
+def eventually(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +222,13 @@ class TestEmbeddedServer:
         numpy_version, prefix = (v.decode() for v in result.as_numpy("ENV"))
         assert numpy_version.startswith("1."), numpy_version
         assert Path(prefix).resolve() == server.python_env.resolve()
+        # the stubs embed the interpreter's own libpython (LIBDIR first on LD_LIBRARY_PATH),
+        # not a system libpython3.X of the same minor version
+        libdir = str(server.dist.python_libdir)
+        for stub in set(server.pids()) - {server.pid}:
+            maps = Path(f"/proc/{stub}/maps").read_text()
+            libpythons = {line.split()[-1] for line in maps.splitlines() if "libpython3" in line}
+            assert libpythons and all(p.startswith(libdir) for p in libpythons), libpythons
 
     def test_raising_initialize_gives_the_students_error(self, server, repository):
         with pytest.raises(ModelLoadError) as info:
@@ -238,13 +255,30 @@ class TestEmbeddedServer:
         with pytest.raises(ModelLoadError, match="model not found in any model repository"):
             server.load("no_such_model")
 
+    def test_config_override_in_pbtxt(self, server):
+        import tritonclient.http as httpclient
+
+        config = ADD_CONFIG.replace('"add"', '"override_me"').replace("max_batch_size: 8",
+                                                                      "max_batch_size: 2")
+        server.load("override_me", config=config)
+        assert server.model_config("override_me")["max_batch_size"] == 2
+        a = np.ones((2, 4), dtype=np.float32)
+        client = server.http_client()
+        try:
+            out = client.infer("override_me", _add_inputs(httpclient, a, a)).as_numpy("OUTPUT0")
+        finally:
+            client.close()
+        np.testing.assert_array_equal(out, 2 * a)
+        server.unload("override_me")
+        assert not server.model_ready("override_me")
+
     def test_bad_config_override_is_reported_before_the_request(self, server):
         with pytest.raises(ModelLoadError, match="does not parse"):
             server.load("add", config='name: "add" input [ {')
 
     def test_repository_index_shows_states(self, server):
         index = {entry["name"]: entry for entry in server.repository_index()}
-        assert {"add", "probe", "raises_in_init", "broken_config"} <= set(index)
+        assert {"add", "probe", "raises_in_init", "broken_config", "override_me"} <= set(index)
         assert index["add"]["state"] == "READY"
         ready = {entry["name"] for entry in server.repository_index(ready_only=True)}
         assert {"add", "probe"} <= ready and "raises_in_init" not in ready
@@ -283,12 +317,12 @@ class TestEmbeddedServer:
         assert shm_before and all(p.name.startswith(server.shm_prefix) for p in shm_before)
         server.unload("probe")
         assert not server.model_ready("probe")
-        assert len(set(server.pids()) - {server.pid}) == len(stubs_before) - 1
-        assert len(set(server.shm_segments())) == len(shm_before) - 1
+        assert eventually(lambda: len(set(server.pids()) - {server.pid}) == len(stubs_before) - 1)
+        assert eventually(lambda: len(server.shm_segments()) == len(shm_before) - 1)
         assert server.model_ready("add")
 
     def test_log_tail_is_the_servers_log(self, server):
-        assert "Started HTTPService at 127.0.0.1" in server._log_since(0)
+        assert "Started HTTPService at 127.0.0.1" in server.log_text()
         assert server.log_tail(5).count("\n") <= 4
 
 
