@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from labgrade import labs, profiles
+import labgrade
+from labgrade import integrity, labs, profiles
 from labgrade.reports import classroom, console, write_all
 from labgrade.runtime import process
 from labgrade.scoring import (VISIBILITIES, Fail, GraderError, ItemResult, LabResult, Status,
@@ -55,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where reports go (default .labgrade/ under the rootdir)")
     group.addoption("--classroom-output", action="store_true",
                     help="print the base64 Classroom result (and add it to $GITHUB_OUTPUT)")
+    group.addoption("--run-budget", metavar="SECONDS", type=float,
+                    default=float(os.environ.get("LABGRADE_RUN_BUDGET", "0")) or None,
+                    help="whole-run time budget; items not started by then are not run")
 
 
 # ------------------------------------------------------------ swap labs for graders
@@ -177,7 +181,32 @@ class GradingSession:
         self.interrupted = False
         self.contexts: dict[str, object] = {}  # lab id -> LabContext (labgrade.fixtures)
         self.phase_seconds: dict[str, dict[str, float]] = {}  # where a lab's time went
+        self.run_budget: float | None = config.getoption("run_budget")
+        self.all_items: list[pytest.Item] = []  # before -k/-m deselection
         self._closed = False
+        self.subreaper = integrity.become_subreaper()
+        self.tainted = self._config_in_submission()
+        self.labgrade_dir = Path(labgrade.__file__).resolve().parent
+        self.digests_at_start = self._environment_digests()
+        self.submission_digests = {lab_id: integrity.tree_digest(r.submission_dir)
+                                   for lab_id, r in self.requests.items()}
+
+    def _environment_digests(self) -> dict[str, str]:
+        digests = {"labgrade": integrity.tree_digest(self.labgrade_dir)}
+        for lab_id, request in self.requests.items():
+            digests[f"graders/{lab_id}"] = integrity.tree_digest(request.lab.graders_dir)
+        return digests
+
+    def _config_in_submission(self) -> str | None:
+        """A pytest config file inside the graded submission would steer this very run."""
+        inipath = self.config.inipath
+        if inipath is None:
+            return None
+        for request in self.requests.values():
+            if request.submission_dir in Path(inipath).resolve().parents:
+                return (f"your submission contains {Path(inipath).name}, a pytest configuration "
+                        "file that changes how grading runs: remove it and grade again")
+        return None
 
     # -- which lab an item belongs to
     def lab_of(self, item: pytest.Item) -> str:
@@ -202,8 +231,16 @@ class GradingSession:
             pass
 
     # -- collection
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        self.all_items = list(items)
+
+    @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+    def pytest_collection_modifyitems_last(self, session, config,
+                                           items: list[pytest.Item]) -> None:
+        if self.tainted:
+            # a config in the submission may have deselected items: grade them all as errors
+            items[:] = list(self.all_items)
         for item in items:
             allowed = item.get_closest_marker("profiles")
             if allowed is not None and self.profile not in allowed.args:
@@ -216,10 +253,21 @@ class GradingSession:
         # a results file exists from the start, in case the run dies
         self.write_reports(final=False)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.tainted:
+            pytest.skip(f"not graded: {self.tainted}")
+        if self.run_budget is not None and time.time() - self.started_at > self.run_budget:
+            pytest.skip(f"not graded: the run's time budget of {self.run_budget:.0f} s was "
+                        "spent before this item started")
+
     # -- per-item timeout (SIGALRM interrupts blocking waits in the main thread)
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):
         seconds = self.timeout_of(item)
+        if self.run_budget is not None:
+            remaining = self.run_budget - (time.time() - self.started_at)
+            seconds = max(1.0, min(seconds, remaining))
 
         def on_alarm(signum, frame):
             raise ItemTimeout(f"this item took longer than its {seconds:.0f} s budget and "
@@ -270,6 +318,10 @@ class GradingSession:
             reason = _skip_reason(report)
             if reason.startswith("out of scope"):
                 return ItemResult(status=Status.OUT_OF_SCOPE, score=0.0, message=reason, **base)
+            if reason.startswith("not graded: "):
+                status = Status.ERROR if self.tainted else Status.NOT_RUN
+                return ItemResult(status=status, score=0.0,
+                                  message=reason[len("not graded: "):], **base)
             return ItemResult(status=Status.UNGRADABLE, score=0.0, message=reason,
                               measured=measured, **base)
         if report.passed:
@@ -312,8 +364,15 @@ class GradingSession:
                     message="grading stopped before this item ran" if final
                     else "grading in progress", filename=path, line_no=(line_no or 0) + 1)
             items.append(result)
+        if final and self.tainted:
+            items = [_replace_item(i, status=Status.ERROR, score=0.0, message=self.tainted)
+                     if i.in_scope else i for i in items]
+        digests = {"submission": self.submission_digests[lab_id],
+                   "graders": self.digests_at_start[f"graders/{lab_id}"],
+                   "labgrade": self.digests_at_start["labgrade"]}
         return LabResult(lab_id=lab_id, profile=self.profile, mode=self.mode,
                          submission=str(request.submission_dir), items=tuple(items),
+                         digests=digests,
                          started_at=self.started_at, finished_at=time.time(),
                          interrupted=self.interrupted or not final,
                          environment={"python": sys.version.split()[0],
@@ -336,6 +395,12 @@ class GradingSession:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
         self.close()
+        changed = [name for name, digest in self._environment_digests().items()
+                   if digest != self.digests_at_start[name]]
+        if changed and not self.tainted:
+            self.tainted = (f"the grading environment ({', '.join(changed)}) was modified "
+                            "during this run; no score is given. Student code must not write "
+                            "outside its own folder.")
         self.final_results = self.write_reports(final=True)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -363,6 +428,7 @@ class GradingSession:
             except Exception:  # noqa: BLE001 - teardown must go on for the others
                 traceback.print_exc()
         process.stop_all()
+        integrity.kill_descendants()  # anything daemonized that escaped its process group
 
 
 class ItemTimeout(Exception):

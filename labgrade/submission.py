@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from labgrade.runtime.process import register_pid_group, safe_environ, unregister_pid_group
 from labgrade.scoring import Fail
 
 
@@ -49,7 +50,7 @@ class Worker:
                  python: str = sys.executable, label: str = "worker") -> None:
         self.root = Path(root).resolve()
         self.log_path = Path(log_path)
-        self.env = {**os.environ, **(env or {})}
+        self.env = safe_environ(env)
         # the worker must import labgrade even though -I drops PYTHONPATH and the cwd
         self.python = python
         self.label = label
@@ -64,8 +65,7 @@ class Worker:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env=self.env, cwd=self.log_path.parent, start_new_session=True,
             )
-        from labgrade.runtime import process as _process
-        _process.register_pid_group(self.proc.pid)
+        register_pid_group(self.proc.pid)
         return self
 
     @property
@@ -164,8 +164,7 @@ class Worker:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        from labgrade.runtime import process as _process
-        _process.unregister_pid_group(self.proc.pid)
+        unregister_pid_group(self.proc.pid)
 
     def close(self) -> None:
         """Ask the worker to exit; kill its group if it does not."""

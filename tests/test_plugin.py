@@ -41,7 +41,7 @@ def test_solution_statuses_and_scores(tmp_path):
     items = by_name(grade_json(tmp_path))
     assert items["test_add"]["status"] == "passed" and items["test_add"]["score"] == 10
     assert items["test_partial"]["status"] == "partial" and items["test_partial"]["score"] == 5
-    assert items["test_partial"]["measured"] == {"ratio": 1.5}
+    assert items["test_partial"]["measured"] == {"correct": 2}
     assert items["test_needs_gpu"]["status"] == "ungradable"
     assert items["test_gpu_only"]["status"] == "out_of_scope"
     assert items["test_grader_bug"]["status"] == "error"
@@ -49,8 +49,8 @@ def test_solution_statuses_and_scores(tmp_path):
     assert "tell the course staff" in items["test_grader_bug"]["message"]
     grade = grade_json(tmp_path)
     # max never shrinks for ungradable items; the profile's out-of-scope item leaves it
-    assert grade["max_score"] == 45 and grade["score"] == 30
-    assert "TOTAL 30/45" in proc.stdout
+    assert grade["max_score"] == 50 and grade["score"] == 35
+    assert "TOTAL 35/50" in proc.stdout
     # hidden grader source never reaches the terminal
     assert "{}[\"missing\"]" not in proc.stdout and "def test_" not in proc.stdout
 
@@ -112,7 +112,7 @@ def test_interrupt_still_writes_reports(tmp_path):
     items = by_name(grade)
     assert items["test_add"]["status"] == "passed"
     assert items["test_hidden"]["status"] == "not_run"
-    assert grade["max_score"] == 45  # items that never ran still count
+    assert grade["max_score"] == 50  # items that never ran still count
 
 
 def test_sigterm_still_writes_reports(tmp_path):

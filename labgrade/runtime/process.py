@@ -39,6 +39,19 @@ class ServiceError(RuntimeError):
         return base
 
 
+_SECRET_PREFIXES = ("GITHUB_", "ACTIONS_", "RUNNER_", "GRADESCOPE_")
+_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "CREDENTIAL")
+
+
+def safe_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for processes that run student code: ours, minus CI plumbing and
+    secrets (a student must not append a fake `result=` to $GITHUB_OUTPUT, or read a token)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(_SECRET_PREFIXES) and not any(w in k for w in _SECRET_WORDS)}
+    env.update(extra or {})
+    return env
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on loopback right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

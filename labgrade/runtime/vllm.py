@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labgrade.runtime import tinymodels
-from labgrade.runtime.process import ManagedProcess, ServiceError, free_port, http_ok
+from labgrade.runtime.process import ManagedProcess, ServiceError, http_ok, safe_environ
 from labgrade.submission import Worker
 
 GiB = 1 << 30
@@ -136,8 +136,8 @@ class OpenAIServer:
         self.startup_timeout = startup_timeout
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         self.process = ManagedProcess(argv, name="the vLLM server", log_path=log_path,
-                                      env={**os.environ, **SERVER_ENV, "PATH": path,
-                                           **(env or {})})
+                                      env=safe_environ({**SERVER_ENV, "PATH": path,
+                                                        **(env or {})}))
         self.ready_after: float | None = None
         self.error: ServiceError | None = None
         self._ready = threading.Event()

@@ -7,24 +7,43 @@ import pytest
 from labgrade import Fail, Ungradable, curve
 
 
+HIDDEN_PAIRS = [(-7, 11), (1000, 24)]  # the lab's README only shows add(2, 3) == 5
+
+
 @pytest.mark.points(10)
 def test_add(submission, settings):
-    got = submission.call("mod", "add", 2, settings["factor"])
-    if got != 5:
-        raise Fail(f"add(2, 3) returned {got!r}, expected 5")
+    for a, b in [(2, settings["factor"]), *HIDDEN_PAIRS]:
+        got = submission.call("mod", "add", a, b)
+        if got != a + b:
+            raise Fail(f"add({a}, {b}) returned {got!r}, expected {a + b}")
 
 
 @pytest.mark.points(10)
 def test_partial(submission, score):
-    ratio = submission.call("mod", "ratio")
-    score.measure(ratio=ratio)
-    score.set(curve(ratio, zero_at=1.0, full_at=2.0), f"ratio {ratio}")
+    """Partial credit from what the grader verifies itself (never from a student's claim)."""
+    inputs = (1, 2, 3, 4)
+    correct = sum(submission.call("mod", "half", x) == x / 2 for x in inputs)
+    score.measure(correct=correct)
+    score.set(curve(correct, zero_at=0, full_at=len(inputs)), f"{correct}/4 halves right")
 
 
 @pytest.mark.points(5)
 @pytest.mark.timeout(float(os.environ.get("SELFTEST_TIMEOUT", "60")))
 def test_slow(submission):
     assert submission.call("mod", "slow", timeout=30) == "done", "slow() must return 'done'"
+
+
+@pytest.mark.points(5)
+def test_speed(submission, score):
+    """Timed from the grading process: nothing the student does inside its own process
+    (patching time functions, say) changes what is measured here."""
+    result = submission.worker().call("mod", "fast", timeout=30)
+    seconds = result.seconds
+    score.measure(fast_seconds=round(seconds, 3))
+    if result.value != "quick":
+        raise Fail(f"fast() returned {result.value!r}, expected 'quick'")
+    if seconds > 0.5:
+        raise Fail(f"fast() took {seconds:.2f} s; it must return within 0.5 s")
 
 
 @pytest.mark.points(5)

@@ -2,8 +2,8 @@ def add(a, b):
     raise NotImplementedError("add: TODO")
 
 
-def ratio():
-    raise NotImplementedError("ratio: TODO")
+def half(x):
+    raise NotImplementedError("half: TODO")
 
 
 def slow():
@@ -16,3 +16,7 @@ def flag():
 
 def secret():
     raise NotImplementedError("secret: TODO")
+
+
+def fast():
+    raise NotImplementedError("fast: TODO")
