@@ -29,7 +29,10 @@ def test_partial(submission, score):
 
 @pytest.mark.points(5)
 @pytest.mark.timeout(float(os.environ.get("SELFTEST_TIMEOUT", "60")))
-def test_slow(submission):
+def test_slow(submission, helper_service):
+    from labgrade.runtime.process import http_ok
+
+    assert http_ok(helper_service), "the helper service must answer"
     assert submission.call("mod", "slow", timeout=30) == "done", "slow() must return 'done'"
 
 
