@@ -15,6 +15,8 @@ import pytest
 
 from labgrade.labs import Lab
 from labgrade.plugin import grading_session
+from labgrade.runtime import gpu
+from labgrade.runtime.gpu import wait_for_release
 from labgrade.submission import Submission
 
 
@@ -31,6 +33,7 @@ class LabContext:
         self.run_dir = run_dir
         self.submission = Submission(submission_dir, lab.id, run_dir)
         self._closers: list[Callable[[], None]] = []
+        self.gpu_baseline = gpu.memory()  # None without an NVIDIA GPU
         self.cache: dict[str, object] = {}  # expensive per-lab objects (engines, servers)
 
     def on_close(self, closer: Callable[[], None]) -> None:
@@ -44,6 +47,8 @@ class LabContext:
             except Exception:  # noqa: BLE001 - keep closing the rest
                 pass
         self.submission.close()
+        if self.gpu_baseline is not None:  # every engine of this lab has ended by now
+            wait_for_release(self.gpu_baseline.used, what=f"grading {self.lab.id}")
 
 
 @pytest.fixture(scope="package")

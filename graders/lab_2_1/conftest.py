@@ -14,6 +14,7 @@ import pytest
 
 from labgrade import Fail
 from labgrade.fixtures import *  # noqa: F403  (lab, submission, settings, run_dir)
+from labgrade.runtime import gpu
 from labgrade.runtime.process import ServiceError, free_port
 from labgrade.runtime.vllm import ENGINE_ENV, OpenAIServer, ReferenceEngine, resolve_model
 from labgrade.submission import StudentCodeError
@@ -41,6 +42,8 @@ class StudentEngine:
     build_seconds: float = 0.0
     rss_bytes: int = 0
     facts: dict = field(default_factory=dict)
+    gpu_free_before: int | None = None  # bytes, around the engine build (gpu profile)
+    gpu_free_after: int | None = None
 
     def require_kwargs(self) -> dict:
         if self.kwargs is None:
@@ -124,11 +127,15 @@ def student_engine(lab, submission, model, settings, profile_view) -> StudentEng
     state.kwargs = kwargs
     state.budget_problems = check_budget(kwargs, settings)
     worker = submission.worker()
+    before = gpu.memory()
     try:
         result = worker.call(PROBES, "build_engine", _capped(kwargs, settings), store="llm",
                              timeout=settings["engine_start_timeout"])
         state.build_seconds = result.seconds
         state.rss_bytes = worker.rss_bytes()
+        after = gpu.memory()
+        if before is not None and after is not None:
+            state.gpu_free_before, state.gpu_free_after = before.free, after.free
         state.facts = worker.call(PROBES, "engine_facts", {"$ref": "llm"}, timeout=60).value
     except StudentCodeError as exc:
         state.build_error = str(exc)

@@ -32,6 +32,9 @@ def test_engine_builds_from_your_arguments(student_engine, settings, score):
     student_engine.require_built()
     facts = student_engine.facts
     score.measure(build_seconds=round(student_engine.build_seconds, 2))
+    if student_engine.gpu_free_before is not None:
+        score.measure(gpu_free_before_engine_gib=round(student_engine.gpu_free_before / GiB, 2),
+                      gpu_free_after_engine_gib=round(student_engine.gpu_free_after / GiB, 2))
     if facts["dtype"] != settings["dtype"]:
         raise Fail(f"the engine runs in {facts['dtype']}; the {settings['device']} profile "
                    f"expects dtype={settings['dtype']!r} (README, 'Profiles')")
