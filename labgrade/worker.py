@@ -34,6 +34,10 @@ def _load_student_module(root: Path, name: str) -> ModuleType:
         raise ImportError(f"{name!r} is not a module name")
     path = root / f"{name}.py"
     if not path.is_file():
+        notebook = root / f"{name}.ipynb"
+        if notebook.is_file():  # the code cells tagged `grade` become the module
+            from labgrade import notebook as _notebook
+            return _notebook.load_module(name, notebook)
         raise FileNotFoundError(f"{path.name} is missing from your submission ({root})")
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
@@ -82,7 +86,8 @@ def _handle(request: dict, root: Path) -> dict:
                     "traceback": ""}
     except BaseException as exc:  # a syntax error or a failing import in student code
         return {"ok": False, "kind": "import",
-                "error": f"importing {module_name}.py failed: {type(exc).__name__}: {exc}",
+                "error": f"importing your {module_name} module failed: "
+                         f"{type(exc).__name__}: {exc}",
                 "traceback": _student_traceback(exc, root)}
     try:
         args = _resolve(request.get("args", []))

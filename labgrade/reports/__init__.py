@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from labgrade.reports import classroom, gradejson, gradescope, junit
+from labgrade.reports import classroom, gradejson, gradescope, html, junit
 from labgrade.scoring import LabResult
 
 
@@ -23,6 +23,7 @@ def write_all(result: LabResult, out_dir: Path) -> dict[str, Path]:
         "classroom.json": json.dumps(classroom.to_dict(result), indent=2),
         "results.json": json.dumps(gradescope.to_dict(result), indent=2),
         "junit.xml": junit.to_xml(result),
+        "report.html": html.render_safely(result),  # never raises: grading must go on
     }
     written = {}
     for name, text in files.items():

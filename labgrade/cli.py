@@ -1,0 +1,188 @@
+"""`labgrade`: course-staff commands around grading.
+
+    labgrade release <lab|all> --out DIR --graders-repo OWNER/NAME [...]
+    labgrade gradescope <lab> --out FILE.zip [--profile cpu]
+    labgrade batch SUBMISSIONS_DIR --lab ID [-j N] [--out DIR] [--ray [ADDRESS]]
+
+Grading itself is `pytest labs/<id> --grade` (see README.md); these commands package and
+scale it. Every command takes --root (the course repository; default: the nearest folder
+at or above the current one holding labs/ and graders/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from labgrade.delivery import DeliveryError, find_course_root
+
+
+def _course_root(args) -> Path:
+    return Path(args.root).resolve() if args.root else find_course_root()
+
+
+# --------------------------------------------------------------------- release
+def cmd_release(args) -> int:
+    from labgrade.delivery import release, workflow
+    root = _course_root(args)
+    options = None
+    if not args.no_workflow:
+        if not args.graders_repo:
+            raise DeliveryError(
+                "the Classroom workflow needs the private repository that holds the graders: "
+                "pass --graders-repo OWNER/NAME (and --token-secret NAME, the repository "
+                "secret with a token that can read it), or --no-workflow")
+        labels = tuple(x.strip() for x in args.gpu_runner_labels.split(",") if x.strip())
+        options = workflow.WorkflowOptions(
+            graders_repo=args.graders_repo, token_secret=args.token_secret,
+            graders_ref=args.graders_ref, graders_path=args.graders_path,
+            profile=args.profile, gpu_runner_labels=labels, cpu_runner=args.runner,
+            setup_command=args.setup_command, python=args.python,
+            timeout_minutes=args.timeout_minutes,
+            framework_from_graders=not args.framework_from_submission,
+            run_budget_seconds=args.run_budget)
+    files = release.release(root, args.lab, Path(args.out), options, force=args.force,
+                            allow_identical=args.allow_identical_to_solution)
+    digest = release.tree_digest(Path(args.out))
+    print(f"released {args.lab} from {root} -> {args.out}: {len(files)} files, "
+          f"sha256 {digest[:16]}")
+    if options is not None:
+        print(f"  workflow: {workflow.WORKFLOW_PATH} (graders from {options.graders_repo}@"
+              f"{options.graders_ref}, secret {options.token_secret}, "
+              f"{options.profile} profile)")
+    return 0
+
+
+# ------------------------------------------------------------------ gradescope
+def cmd_gradescope(args) -> int:
+    from labgrade.delivery import gradescope
+    root = _course_root(args)
+    out = gradescope.build(root, args.lab, Path(args.out), profile=args.profile)
+    print(f"gradescope autograder for {args.lab} ({args.profile} profile) -> {out} "
+          f"({out.stat().st_size} bytes)")
+    return 0
+
+
+# ----------------------------------------------------------------------- batch
+def cmd_batch(args) -> int:
+    from labgrade.delivery import batch
+    root = _course_root(args)
+    plan = batch.make_plan(root, args.lab, profile=args.profile, timeout=args.timeout,
+                           memory_gib=args.memory_gib, cpus=args.cpus, gpus=args.gpus)
+    use_ray = args.ray is not None
+    jobs = args.jobs or (None if use_ray else batch.default_jobs(plan))
+    out = Path(args.out or f"batch-{args.lab}")
+    where = ("Ray" + (f" at {args.ray}" if args.ray else " (local instance)")) if use_ray \
+        else f"{jobs} local process(es)"
+    print(f"grading {args.lab} ({args.profile} profile) on {where}; about "
+          f"{plan.memory_bytes / batch.GiB:.1f} GiB and {plan.cpus:g} core(s) per run",
+          flush=True)
+
+    def progress(o):
+        score = (f"{o.grade['score']:g}/{o.grade['max_score']:g}" if o.grade else "-")
+        print(f"  {o.name:<30} {score:>10}  {o.outcome:<9} {o.wall_seconds:6.1f} s", flush=True)
+
+    try:
+        outcomes, path, wall = batch.batch(Path(args.submissions), plan, out, jobs=jobs,
+                                           ray_address=args.ray or None, use_ray=use_ray,
+                                           progress=progress)
+    except KeyboardInterrupt:
+        batch.stop_all()
+        print("interrupted: running gradings were stopped", file=sys.stderr)
+        return 130
+    bad = [o for o in outcomes if o.outcome != "ok"]
+    print(f"{len(outcomes)} submissions in {wall:.1f} s -> {path}"
+          + (f"; {len(bad)} did not grade cleanly: " + ", ".join(
+              f"{o.name} ({o.outcome})" for o in bad) if bad else ""))
+    return 1 if bad else 0
+
+
+# ------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labgrade", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--root", help="the course repository (default: found from the "
+                                      "current folder)")
+
+    p = sub.add_parser("release", help="build the student template repository",
+                       description="Starters, READMEs, public checks, the framework and a "
+                                   "GitHub Classroom workflow; never graders, solutions or "
+                                   "fixtures. Same input, same bytes.")
+    p.add_argument("lab", help="a lab id (lab_2_1) or 'all'")
+    p.add_argument("--out", required=True, help="output folder (a .git inside is kept)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--graders-repo", metavar="OWNER/NAME",
+                   help="private repository holding graders/<id>/ (and the framework)")
+    p.add_argument("--token-secret", default="GRADERS_TOKEN",
+                   help="repository secret with a token that can read it (default "
+                        "GRADERS_TOKEN)")
+    p.add_argument("--graders-ref", default="main", help="branch or tag (default main)")
+    p.add_argument("--graders-path", default="graders",
+                   help="folder of the lab suites in that repository (default graders)")
+    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu: GitHub-hosted runner; gpu: a self-hosted GPU runner")
+    p.add_argument("--gpu-runner-labels", default="self-hosted,gpu",
+                   help="runs-on labels for the gpu profile (comma-separated; default "
+                        "self-hosted,gpu)")
+    p.add_argument("--runner", default="ubuntu-latest", help="runner for the cpu profile")
+    p.add_argument("--setup-command", default="make setup", help="how the runner sets up")
+    p.add_argument("--python", default=".venv/bin/python",
+                   help="interpreter that grades (default .venv/bin/python)")
+    p.add_argument("--timeout-minutes", type=int, default=0,
+                   help="job limit (default 30 cpu, 60 gpu)")
+    p.add_argument("--run-budget", type=int, default=0, metavar="SECONDS",
+                   help="LABGRADE_RUN_BUDGET for the grading step (default unset)")
+    p.add_argument("--framework-from-submission", action="store_true",
+                   help="grade with the student's copy of labgrade/ instead of the private "
+                        "repository's (not recommended)")
+    p.add_argument("--no-workflow", action="store_true", help="leave out the workflow")
+    p.add_argument("--allow-identical-to-solution", action="store_true",
+                   help="release even if a starter file equals its solution")
+    common(p)
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("gradescope", help="build a Gradescope autograder zip for one lab")
+    p.add_argument("lab")
+    p.add_argument("--out", required=True, help="the zip to write")
+    p.add_argument("--profile", choices=("cpu", "gpu", "auto"), default="cpu")
+    common(p)
+    p.set_defaults(func=cmd_gradescope)
+
+    p = sub.add_parser("batch", help="grade many submissions in parallel",
+                       description="Each sub-folder of SUBMISSIONS is one submission, graded "
+                                   "by its own pytest process; OUT/<name>/ gets its reports "
+                                   "and OUT/gradebook.csv one row each.")
+    p.add_argument("submissions", help="folder of submission folders")
+    p.add_argument("--lab", required=True)
+    p.add_argument("-j", "--jobs", type=int, default=0,
+                   help="parallel gradings (default: what cores and memory allow)")
+    p.add_argument("--out", default=None, help="output folder (default batch-<lab>)")
+    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per submission (default lab.toml batch_timeout or 1800)")
+    p.add_argument("--memory-gib", type=float, default=None,
+                   help="memory per run (default: the lab's estimate)")
+    p.add_argument("--cpus", type=float, default=None, help="cores per run (default 1)")
+    p.add_argument("--gpus", type=float, default=None,
+                   help="GPUs per run (default 1 for gpu, else 0)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on Ray: a cluster address, or none to start a local instance")
+    common(p)
+    p.set_defaults(func=cmd_batch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DeliveryError as exc:
+        print(f"labgrade {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

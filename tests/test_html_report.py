@@ -1,0 +1,230 @@
+"""report.html: written beside the other reports, self-contained, and what it shows agrees
+with grade.json. Rendered in headless Chromium (`make browser` installs it; the Chromium
+test is skipped, saying so, where it cannot be installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from labgrade.reports import html as html_report
+from labgrade.scoring import ItemResult, LabResult, Status
+
+COURSE = Path(__file__).parent / "data" / "course"
+
+# extra items for a copy of lab_9_9: thresholds supplied by the grader (both conventions)
+PLOT_ITEMS = '''
+import pytest
+from labgrade import curve
+
+
+@pytest.mark.points(10)
+def test_zz_speedup_curve(score):
+    speedup = 3.2
+    score.measure(speedup=speedup, **{"curve:speedup": {"zero_at": 2.0, "full_at": 5.0}})
+    score.set(curve(speedup, zero_at=2.0, full_at=5.0), f"speed-up {speedup}x")
+
+
+@pytest.mark.points(4)
+def test_zz_memory_limit(score):
+    score.measure(rss_bytes=1.5e9, rss_bytes_max=3e9, note="fits")
+'''
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def chromium(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("headless Chromium is not installed: run `make browser` (Debian package "
+                    "`chromium`, needs apt and root); the HTML checks without a browser ran")
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Path:
+    """A copy of the miniature course with two measuring items, graded once (solution)."""
+    tmp = tmp_path_factory.mktemp("html")
+    course = tmp / "course"
+    shutil.copytree(COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    (course / "graders" / "lab_9_9" / "test_zz_plots.py").write_text(PLOT_ITEMS)
+    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp / "conftest-loaded")}
+    subprocess.run([sys.executable, "-m", "pytest", "labs/lab_9_9", "--grade", "--solution",
+                    "--profile", "cpu", "--report-dir", str(tmp / "reports")],
+                   cwd=course, env=env, capture_output=True, text=True, timeout=300)
+    out = tmp / "reports" / "lab_9_9"
+    assert (out / "grade.json").exists()
+    return out
+
+
+class Page(HTMLParser):
+    """The facts a reader sees: total, items (status, points text), measurements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.items: dict[str, dict] = {}
+        self.measures: list[dict] = []
+        self._stack: list[tuple[str, dict]] = []
+        self._row: dict | None = None
+        self._cell = -1
+        self._capture: str | None = None
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id") in ("score", "max-score"):
+            self.fields[a["id"]] = a["data-value"]
+            self._capture = a["id"]
+        if tag == "tr" and "item" in (a.get("class") or "").split():
+            self._row = {**a, "cells": []}
+            self.items[a["data-name"]] = self._row
+            self._cell = -1
+        if tag == "td" and self._row is not None:
+            self._row["cells"].append("")
+        if "measure" in (a.get("class") or "").split():
+            self.measures.append(a)
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self._row = None
+        if tag == "span":
+            self._capture = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._capture:
+            self.fields[self._capture + "-text"] = self.fields.get(
+                self._capture + "-text", "") + data
+        if self._row is not None and self._row["cells"]:
+            self._row["cells"][-1] += data
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def check_page_matches_grade(page: Page, grade: dict) -> None:
+    assert float(page.fields["score"]) == grade["score"]
+    assert float(page.fields["max-score"]) == grade["max_score"]
+    assert page.fields["score-text"].strip() == f"{grade['score']:g}"
+    assert page.fields["max-score-text"].strip() == f"{grade['max_score']:g}"
+    assert set(page.items) == {i["name"] for i in grade["items"]}
+    for item in grade["items"]:
+        row = page.items[item["name"]]
+        assert row["data-status"] == item["status"]
+        assert float(row["data-score"]) == item["score"]
+        assert float(row["data-max-score"]) == item["max_score"]
+        shown = row["cells"][2].strip()  # the "points" column
+        expected = (f"{item['score']:g}/{item['max_score']:g}"
+                    if item["status"] != "out_of_scope" else "out of scope")
+        assert shown == expected, (item["name"], shown, expected)
+    by_key = {(m["data-key"]): m for m in page.measures}
+    for item in grade["items"]:
+        if item["visibility"] != "visible":
+            continue
+        for key, value in item["measured"].items():
+            if isinstance(value, (int, float)) and key in by_key:
+                assert float(by_key[key]["data-value"]) == value, key
+
+
+def test_report_written_beside_the_others_and_self_contained(graded):
+    assert {"grade.json", "classroom.json", "results.json", "junit.xml", "report.html"} <= {
+        p.name for p in graded.iterdir()}
+    text = (graded / "report.html").read_text()
+    # nothing to fetch: no scripts, stylesheets, images or fonts from anywhere
+    assert not re.search(r"<script|<link|<img|<iframe|@import|url\(", text, re.I)
+    assert not re.search(r"(src|href)\s*=", text, re.I)
+    page = parse(text)
+    grade = json.loads((graded / "grade.json").read_text())
+    check_page_matches_grade(page, grade)
+    kinds = {m["data-key"]: m.get("data-kind") for m in page.measures}
+    assert kinds["speedup"] == "curve" and kinds["rss_bytes"] == "max"
+    assert kinds.get("note") is None  # a value without a threshold is listed, not plotted
+    assert text.count("<svg") >= 3
+
+
+def test_settings_thresholds_and_visibility(tmp_path):
+    """Thresholds from lab.toml (found beside the submission) and hidden items' details."""
+    lab = tmp_path / "course" / "graders" / "lab_7_7"
+    lab.mkdir(parents=True)
+    (lab / "lab.toml").write_text('title = "seven"\n[profiles.cpu]\nspeedup_zero_at = 2.0\n'
+                                  'speedup_full_at = 5.0\nlatency_ms_max = 250\n')
+    sub = tmp_path / "course" / "solutions" / "lab_7_7"
+    sub.mkdir(parents=True)
+    items = (
+        ItemResult("a", "test_speed", Status.PARTIAL, 4.0, 10.0, "4x",
+                   measured={"speedup": 4.0, "leaderboard:speed": 4.0}),
+        ItemResult("b", "test_latency", Status.FAILED, 0.0, 5.0, "too slow",
+                   measured={"latency_ms": 300}),
+        ItemResult("c", "test_secret", Status.FAILED, 0.0, 5.0, "hidden detail here",
+                   visibility="hidden", measured={"speedup": 9.0}),
+    )
+    result = LabResult("lab_7_7", "cpu", "solution", str(sub), items, time.time() - 3,
+                       time.time())
+    text = html_report.render(result)
+    page = parse(text)
+    measures = {(m["data-key"], m.get("data-kind")) for m in page.measures}
+    assert ("speedup", "curve") in measures and ("latency_ms", "max") in measures
+    assert "lab settings" in text and "seven" in text
+    assert "hidden detail here" not in text  # hidden items: score only, no details
+    assert 'data-item="test_secret"' not in text
+    assert page.items["test_secret"]["data-score"] == "0.0"
+    assert "leaderboard:speed" not in text
+
+
+def test_a_broken_result_still_gives_a_page():
+    bad = LabResult("lab_7_7", "cpu", "grade", "/nowhere",
+                    (ItemResult("x", "t", Status.PASSED, 1.0, 1.0, measured={"v": object()}),),
+                    0.0, 1.0)
+    text = html_report.render_safely(bad)
+    assert "lab_7_7" in text and "1/1" in text
+
+
+def _png_stats(path: Path) -> tuple[int, float, set]:
+    from PIL import Image
+    image = Image.open(path).convert("RGB")
+    w, h = image.size
+    pixels = list(image.getdata())
+    non_white = sum(1 for p in pixels if sum(p) < 720)
+    return len(set(pixels)), non_white / (w * h), set(pixels)
+
+
+def test_chromium_renders_the_report(graded, tmp_path):
+    url = (graded / "report.html").resolve().as_uri()
+    shot = tmp_path / "report.png"
+    proc = chromium("--window-size=1100,1600", f"--screenshot={shot}", url)
+    assert shot.exists() and shot.stat().st_size > 1000, proc.stderr.decode()[-2000:]
+    colours, ink, palette = _png_stats(shot)
+    assert colours > 20 and ink > 0.03, (colours, ink)  # text, bars and plots, not blank
+    # the status colours of the breakdown are on screen (passed green, partial amber)
+    near = lambda rgb: any(sum(abs(a - b) for a, b in zip(rgb, p)) < 30 for p in palette)  # noqa: E731
+    assert near((0x1a, 0x7f, 0x37)) and near((0xbf, 0x87, 0x00))
+    dom = chromium("--dump-dom", url)
+    assert dom.returncode == 0
+    page = parse(dom.stdout.decode())
+    check_page_matches_grade(page, json.loads((graded / "grade.json").read_text()))
