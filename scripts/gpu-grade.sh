@@ -25,6 +25,6 @@ for lab in "$@"; do
     "$PY" -m pytest -p labgrade.plugin "labs/$lab" --grade "--$mode" --profile gpu \
       --report-dir "$OUT/$mode" -p no:cacheprovider -q || true
     end=$(date +%s.%N)
-    echo "$lab $mode wall_s=$(echo "$end - $start" | bc)" | tee -a "$OUT/walltime.txt"
+    echo "$lab $mode wall_s=$(python3 -c "print(round($end - $start, 1))")" | tee -a "$OUT/walltime.txt"
   done
 done
