@@ -4,6 +4,8 @@ and framework overhead.
     .venv/bin/python benchmarks/grade_walltime.py --lab lab_2_1 [--runs 3] [--cold]
 
 Each run is a fresh `pytest labs/<lab> --grade --solution` process, timed from outside.
+It also prints each run's score and the benchmark item's measured ratio and its spread, so
+`--runs 5` doubles as the stability check (same score every run).
 - engine start-ups: the student's engine build, the reference engine's (0 when its answers
   came from the cache; --cold empties that cache first), the server's time to /health
   (overlapped with the engine items: reported, not added);
@@ -53,6 +55,8 @@ def one_run(lab: str, cold: bool) -> dict:
             "student_engine": measured.get("build_seconds", 0.0),
             "reference_engine": measured.get("reference_start_seconds", 0.0),
             "server_ready": measured.get("server_ready_seconds", 0.0),
+            "speedup": measured.get("speedup", 0.0),
+            "speedup_spread": measured.get("speedup_spread", 0.0),
             "score": f"{grade['score']:g}/{grade['max_score']:g}"}
 
 
@@ -65,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = [one_run(args.lab, args.cold) for _ in range(args.runs)]
     keys = ["wall", "setup", "call", "teardown", "overhead", "student_engine",
-            "reference_engine", "server_ready"]
+            "reference_engine", "server_ready", "speedup", "speedup_spread"]
     print(f"{args.lab} solution, cpu profile, {args.runs} run(s)"
           f"{' (cold reference cache)' if args.cold else ''}; seconds")
     print(f"{'':18}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(len(runs)))
