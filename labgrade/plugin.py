@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -25,9 +25,6 @@ from labgrade.reports import classroom, console, write_all
 from labgrade.runtime import process
 from labgrade.scoring import (VISIBILITIES, Fail, GraderError, ItemResult, LabResult, Status,
                               Ungradable, round_score, status_for_fraction)
-
-MODES = ("grade", "solution", "starter", "submission")
-
 
 @dataclass(frozen=True)
 class LabRequest:
@@ -302,7 +299,7 @@ class GradingSession:
         elif call.when == "teardown" and report.failed and item.nodeid in self.results:
             prior = self.results[item.nodeid]
             if prior.status is Status.PASSED:  # a teardown failure is the grader's problem
-                self.results[item.nodeid] = _replace_item(
+                self.results[item.nodeid] = replace(
                     prior, hidden_detail=str(report.longrepr)[-4000:])
         return report
 
@@ -365,7 +362,7 @@ class GradingSession:
                     else "grading in progress", filename=path, line_no=(line_no or 0) + 1)
             items.append(result)
         if final and self.tainted:
-            items = [_replace_item(i, status=Status.ERROR, score=0.0, message=self.tainted)
+            items = [replace(i, status=Status.ERROR, score=0.0, message=self.tainted)
                      if i.in_scope else i for i in items]
         digests = {"submission": self.submission_digests[lab_id],
                    "graders": self.digests_at_start[f"graders/{lab_id}"],
@@ -487,9 +484,6 @@ def _student_message(exc: BaseException) -> str:
     return text.strip() or "a check failed"
 
 
-def _replace_item(item: ItemResult, **changes) -> ItemResult:
-    from dataclasses import replace
-    return replace(item, **changes)
 
 
 @pytest.fixture
