@@ -29,7 +29,7 @@ if [ ! -f "$STAMP" ]; then
       "$VENV/bin/pip" uninstall -y -q "$bad"
     fi
   done
-  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e .
+  "$VENV/bin/pip" install -q --no-deps -e .
   "$VENV/bin/python" - <<'PY'
 import importlib.util, sys
 for mod in ("torchvision", "torchaudio", "torchcodec"):
