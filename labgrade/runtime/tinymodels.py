@@ -160,7 +160,7 @@ def _train_model(spec: TinyModelSpec, tokenizer, lines: list[str]):
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False, torch_dtype="float32",
     )
     model = LlamaForCausalLM(config)
-    ids = tokenizer(" ".join(lines))["input_ids"]
+    ids = tokenizer(" ".join(lines), verbose=False)["input_ids"]  # one long training stream
     seq = 64
     data = torch.tensor(ids[: (len(ids) // seq) * seq]).view(-1, seq)
     gen = torch.Generator().manual_seed(0)
