@@ -61,7 +61,7 @@ class Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [self.python, "-I", "-m", "labgrade.worker", str(self.root)],
+                [self.python, "-I", "-B", "-m", "labgrade.worker", str(self.root)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env=self.env, cwd=self.log_path.parent, start_new_session=True,
             )

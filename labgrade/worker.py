@@ -1,7 +1,8 @@
 """Worker subprocess: runs student functions outside the grading process.
 
-Started as `python -I -m labgrade.worker SUBMISSION_DIR`. Requests arrive as JSON lines on
-the original stdin, replies leave as JSON lines on the original stdout; before any student
+Started as `python -I -B -m labgrade.worker SUBMISSION_DIR` (-B: no __pycache__ written
+into the submission). Requests arrive as JSON lines on the original stdin, replies leave
+as JSON lines on the original stdout; before any student
 code is imported both are moved aside and fds 0/1 point at /dev/null and the log, so a
 student's `print` or `input` cannot touch the protocol.
 
