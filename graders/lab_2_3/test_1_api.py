@@ -1,0 +1,104 @@
+"""Items: /health, and the OpenAI-compatible endpoints through the official `openai` client."""
+
+import httpx
+import pytest
+
+from labgrade import Fail
+
+from . import prompts
+
+
+def _client(app_url: str):
+    import openai
+
+    return openai.OpenAI(base_url=f"{app_url}/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def _first_difference(got: str, want: str) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    return f"expected {want!r}, got {got!r} (first difference at character {at})"
+
+
+@pytest.mark.points(5)
+def test_health(student_app, score):
+    server = student_app.require()
+    score.measure(app_ready_seconds=round(server.ready_after or 0.0, 2))
+    try:
+        response = httpx.get(f"{server.base_url}/health", timeout=10)
+    except httpx.HTTPError as exc:
+        raise Fail(f"GET /health failed: {exc}") from None
+    if response.status_code != 200:
+        raise Fail(f"GET /health answered {response.status_code}, expected 200 once the engine "
+                   "is up (README, 'Endpoints')")
+
+
+@pytest.mark.points(10)
+def test_completions(app_url, settings, expected):
+    import openai
+
+    client = _client(app_url)
+    name = settings["served_model_name"]
+    for prompt in prompts.COMPLETION:
+        max_tokens = prompts.COMPLETION_MAX_TOKENS
+        try:
+            response = client.completions.create(model=name, prompt=prompt,
+                                                 max_tokens=max_tokens, temperature=0.0)
+        except openai.APIError as exc:
+            raise Fail(f"POST /v1/completions failed through the openai client: {exc}") from None
+        if not response.choices:
+            raise Fail("the completion has no choices")
+        text = response.choices[0].text
+        want = expected.greedy(prompt, max_tokens)
+        if text != want:
+            raise Fail(f"/v1/completions for {prompt!r} with temperature=0 and max_tokens="
+                       f"{max_tokens} differs from vLLM's own greedy output: "
+                       f"{_first_difference(text, want)}. Pass the request's sampling "
+                       "settings to SamplingParams and return the generated text.")
+        usage = response.usage
+        if usage is None:
+            raise Fail("/v1/completions must report usage (prompt_tokens, completion_tokens, "
+                       "total_tokens)")
+        want_prompt = expected.prompt_tokens(prompt)
+        if usage.prompt_tokens != want_prompt or not 0 < usage.completion_tokens <= max_tokens \
+                or usage.total_tokens != usage.prompt_tokens + usage.completion_tokens:
+            raise Fail(f"usage is {usage.model_dump()}; expected prompt_tokens={want_prompt}, "
+                       f"0 < completion_tokens <= {max_tokens}, and total_tokens their sum. "
+                       "Count the token ids of the engine's output.")
+        if response.choices[0].finish_reason not in ("length", "stop"):
+            raise Fail(f"finish_reason is {response.choices[0].finish_reason!r}; expected "
+                       "'length' or 'stop' (the engine's finish_reason)")
+        if response.object != "text_completion":
+            raise Fail(f"'object' is {response.object!r}; OpenAI's completions use "
+                       "'text_completion'")
+
+
+@pytest.mark.points(10)
+def test_chat_completions(app_url, settings, expected):
+    import openai
+
+    client = _client(app_url)
+    max_tokens = prompts.CHAT_MAX_TOKENS
+    try:
+        response = client.chat.completions.create(model=settings["served_model_name"],
+                                                  messages=prompts.CHAT,
+                                                  max_tokens=max_tokens, temperature=0.0)
+    except openai.APIError as exc:
+        raise Fail(f"POST /v1/chat/completions failed through the openai client: {exc}") from None
+    if not response.choices:
+        raise Fail("the chat completion has no choices")
+    message = response.choices[0].message
+    if message.role != "assistant" or not isinstance(message.content, str):
+        raise Fail(f"the reply must be an assistant message with text content, got {message}")
+    prompt = expected.chat_prompt(prompts.CHAT)
+    want_tokens = expected.prompt_tokens(prompt)
+    got_tokens = response.usage.prompt_tokens if response.usage else None
+    if got_tokens != want_tokens:
+        raise Fail(f"the chat prompt has {got_tokens} tokens; the model's own chat template "
+                   f"gives {want_tokens}: render the messages with the tokenizer's "
+                   "apply_chat_template(..., add_generation_prompt=True)")
+    want = expected.greedy(prompt, max_tokens)
+    if message.content != want:
+        raise Fail("the chat reply with temperature=0 differs from vLLM's greedy output for the "
+                   f"templated prompt: {_first_difference(message.content, want)}")
+    if response.object != "chat.completion":
+        raise Fail(f"'object' is {response.object!r}; OpenAI's chat uses 'chat.completion'")
