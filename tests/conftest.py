@@ -12,6 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# tests/data holds a miniature course (with attack submissions that carry their own
+# conftest.py files): data for the tests, never collected as tests.
+collect_ignore = ["data"]
+
 
 def run_grade(lab: str, *extra: str, report_dir: Path, timeout: float = 900,
               env: dict | None = None) -> tuple[dict, subprocess.CompletedProcess]:

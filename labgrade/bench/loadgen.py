@@ -85,7 +85,11 @@ async def _run(base_url: str, model: str, workload: Workload, *, concurrency: in
                rate: float | None, seed: int, warmup: int,
                progress: Callable[[int, int], None] | None) -> LoadResult:
     url = base_url.rstrip("/") + "/v1/completions"
-    limits = httpx.Limits(max_connections=max(concurrency or 0, 64))
+    # as vllm bench serve (aiohttp limit=max_concurrency or 0): a connection per request in
+    # flight, unlimited without a cap, so no request waits for a connection in the client
+    # after its start time was taken
+    limits = httpx.Limits(max_connections=concurrency or None,
+                          max_keepalive_connections=concurrency or None)
     async with httpx.AsyncClient(timeout=httpx.Timeout(300.0), limits=limits) as client:
         for prompt in list(workload.prompts)[:warmup]:
             await _one(client, url, model, prompt, workload)
