@@ -7,7 +7,7 @@ MODE ?=
 PROFILE ?= auto
 VENV ?= .venv
 
-.PHONY: setup grade test bench browser
+.PHONY: setup grade test bench stability browser
 setup:
 	@scripts/setup.sh
 
@@ -19,6 +19,9 @@ test: setup browser
 
 bench: setup
 	$(VENV)/bin/python benchmarks/grade_walltime.py --lab $(LAB)
+
+stability: setup
+	$(VENV)/bin/python benchmarks/stability.py --lab $(LAB)
 
 browser:
 	@scripts/install-chromium.sh

@@ -56,19 +56,30 @@ class Comparison:
 
 
 def compare(baseline: Callable[[], float], candidate: Callable[[], float], *, rounds: int = 5,
-            warmup: int = 1, higher_is_better: bool = False, repeats: int = 1) -> Comparison:
+            warmup: int = 1, higher_is_better: bool = False, repeats: int = 1,
+            max_rounds: int | None = None,
+            settled: Callable[[Comparison], bool] | None = None) -> Comparison:
     """Each callable runs once and returns its measurement (seconds, or a rate if
     higher_is_better). Ratio = baseline/candidate for times, candidate/baseline for rates:
     above 1 means the candidate is better either way. `repeats`: measurements per side per
-    round, keeping each side's best (see the module docstring)."""
-    if rounds < 1 or repeats < 1 or warmup < 0:
-        raise ValueError("compare() needs rounds >= 1, repeats >= 1 and warmup >= 0")
+    round, keeping each side's best (see the module docstring).
+
+    `settled` and `max_rounds`: after `rounds` rounds, keep adding rounds, up to
+    `max_rounds`, while `settled(result so far)` is false — e.g. while the quartiles of the
+    ratios straddle a grading threshold, so a clear case costs `rounds` rounds and a close
+    one gets more evidence."""
+    if rounds < 1 or repeats < 1 or warmup < 0 or (max_rounds or rounds) < rounds:
+        raise ValueError("compare() needs rounds >= 1, repeats >= 1, warmup >= 0 and "
+                         "max_rounds >= rounds")
     best = max if higher_is_better else min
     for _ in range(warmup):
         baseline()
         candidate()
     base, cand, ratios = [], [], []
-    for i in range(rounds):
+    limit = max_rounds if settled is not None and max_rounds else rounds
+    for i in range(limit):
+        if i >= rounds and settled(Comparison(tuple(ratios), tuple(base), tuple(cand))):
+            break
         bs, cs = [], []
         for j in range(repeats):
             # alternate which side goes first so neither always runs on a warmer machine
@@ -83,3 +94,12 @@ def compare(baseline: Callable[[], float], candidate: Callable[[], float], *, ro
         cand.append(c)
         ratios.append((c / max(b, 1e-12)) if higher_is_better else (b / max(c, 1e-12)))
     return Comparison(tuple(ratios), tuple(base), tuple(cand))
+
+
+def clear_of(*thresholds: float) -> Callable[[Comparison], bool]:
+    """A `settled` test for `compare`: the interquartile range of the ratios lies on one
+    side of every threshold (the median is then unlikely to cross one with more rounds)."""
+    def settled(result: Comparison) -> bool:
+        q1, q3 = result.quartiles
+        return all(q1 >= t or q3 < t for t in thresholds)
+    return settled
