@@ -173,9 +173,11 @@ def create_app(model: str, profile: dict) -> FastAPI:
     async def serve(request: Request, body: Sampling, prompt: str, max_tokens: int,
                     chat: bool) -> Response:
         from vllm import SamplingParams
-        from vllm.exceptions import VLLMClientError
-
-        rejected = (ValueError, VLLMClientError)
+        try:  # vLLM >= 0.3x names its request-validation error; older versions raise ValueError
+            from vllm.exceptions import VLLMClientError
+            rejected = (ValueError, VLLMClientError)
+        except ImportError:
+            rejected = (ValueError,)
         try:
             params = SamplingParams(
                 max_tokens=max_tokens, temperature=body.temperature, top_p=body.top_p,
