@@ -33,7 +33,8 @@ from labgrade.fixtures import *  # noqa: F403  (lab, submission, settings, run_d
 from labgrade.runtime.process import ServiceError
 from labgrade.runtime.triton import (ModelLoadError, TritonError, TritonNotInstalled,
                                      TritonServer)
-from labgrade.runtime.triton_crash import CRASH, CrashWatch, crash_excerpt
+from labgrade.runtime.triton_crash import (CrashWatch, crash_text, log_mark,
+                                           rerun_once_on_crash)
 from labgrade.scoring import GraderError, Ungradable
 
 HERE = Path(__file__).resolve().parent
@@ -99,39 +100,10 @@ class Triton:
             self.server.stop(grace=float(self.settings.get("stop_grace", 0.0)))
 
     def log_mark(self) -> int:
-        try:
-            return self.server.log_path.stat().st_size if self.server else 0
-        except (OSError, AttributeError):
-            return 0
+        return log_mark(self.server)
 
     def crash_text(self, since: int = 0) -> str | None:
-        """What the log says about a crash (fatal signal, abort), or None; also when the
-        server process is gone. `since`: only a crash logged after that offset counts."""
-        server = self.server
-        if server is None or server.log_path is None:
-            return None
-        try:
-            with open(server.log_path, "rb") as handle:
-                handle.seek(since)
-                text = handle.read().decode("utf-8", "replace")
-        except OSError:
-            text = ""
-        try:
-            alive = server.running()
-        except AttributeError:  # stopped under our feet
-            alive = False
-        if CRASH.search(text) or not alive:
-            return crash_excerpt(text) or "the server process exited"
-        return None
-        try:
-            with open(server.log_path, "rb") as handle:
-                handle.seek(since)
-                text = handle.read().decode("utf-8", "replace")
-        except OSError:
-            text = ""
-        if CRASH.search(text) or not server.running():
-            return crash_excerpt(text) or "the server process exited"
-        return None
+        return crash_text(self.server, since)
 
     def recover(self) -> None:
         """After a crash (during an earlier item): a fresh server, up to MAX_STARTS."""
@@ -238,49 +210,6 @@ def triton(lab, submission, settings) -> Triton:
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_call(item):
-    """A server crash during an item is not the student's doing (see the module docstring):
-    if the item fails and the server crashed meanwhile, the item runs once more on a fresh
-    server; a second crash makes it a grader error. (trylast: inside the plugin's time
-    budget, which then covers both runs.)"""
-    state = _SERVERS[-1] if _SERVERS else None
-    if state is None:
-        return (yield)
-    state.recover()  # a crash that an earlier, passing item left behind
-    snapshot = _crash_snapshot(state)
-    try:
-        return (yield)
-    except Exception as exc:  # noqa: BLE001 - re-raised as is unless the server crashed
-        crash = _crashed_since(state, snapshot)
-        if crash is None:
-            raise
-        first = exc
-    state.recover()
-    if state.server is None:
-        raise GraderError(f"tritonserver crashed during this item and could not be started "
-                          f"again:\n{state.problem}") from first
-    score = getattr(item, "funcargs", {}).get("score")
-    if score is not None:
-        score.measure(server_crashed_and_item_rerun=True)
-    snapshot = _crash_snapshot(state)
-    try:
-        item.runtest()
-    except Exception as exc:  # noqa: BLE001
-        crash = _crashed_since(state, snapshot)
-        if crash is not None:
-            raise GraderError(f"tritonserver crashed during this item, twice (not caused by "
-                              f"the submission as far as the grader can tell):\n{crash}") from exc
-        raise
-    return None
-
-
-def _crash_snapshot(state) -> tuple:
-    server = state.server
-    return server, (state.log_mark() if server else 0), len(state.crashes)
-
-
-def _crashed_since(state, snapshot: tuple) -> str | None:
-    server, mark, crashes = snapshot
-    crash = state.crash_text(since=mark) if server is not None and state.server is server else None
-    if crash is None and len(state.crashes) > crashes:
-        crash = state.crashes[-1]
-    return crash
+    """Rerun an item once if tritonserver crashed during it (labgrade.runtime.triton_crash;
+    trylast: inside the plugin's time budget, which then covers both runs)."""
+    return (yield from rerun_once_on_crash(item, _SERVERS[-1] if _SERVERS else None))
