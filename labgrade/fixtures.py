@@ -26,14 +26,17 @@ __all__ = ["lab", "submission", "settings", "run_dir"]
 class LabContext:
     """Per-lab state of one grading run: the lab, its submission, its settings, closers."""
 
-    def __init__(self, lab: Lab, submission_dir: Path, profile: str, run_dir: Path) -> None:
+    def __init__(self, lab: Lab, submission_dir: Path, profile: str, run_dir: Path,
+                 models: str = "tiny") -> None:
         self.lab = lab
         self.profile = profile
-        self.settings = lab.settings(profile)
+        self.settings = lab.settings(profile, models)
         self.run_dir = run_dir
         self.submission = Submission(submission_dir, lab.id, run_dir)
         self._closers: list[Callable[[], None]] = []
         self.gpu_baseline = gpu.memory()  # None without an NVIDIA GPU
+        self.gpu_ledger = gpu.MemoryLedger(self.gpu_baseline) if self.gpu_baseline else None
+        gpu.activate(self.gpu_ledger)
         self.cache: dict[str, object] = {}  # expensive per-lab objects (engines, servers)
 
     def on_close(self, closer: Callable[[], None]) -> None:
@@ -47,6 +50,7 @@ class LabContext:
             except Exception:  # noqa: BLE001 - keep closing the rest
                 pass
         self.submission.close()
+        gpu.activate(None)
         if self.gpu_baseline is not None:  # every engine of this lab has ended by now
             wait_for_release(self.gpu_baseline.used, what=f"grading {self.lab.id}")
 
@@ -59,7 +63,8 @@ def lab(request: pytest.FixtureRequest) -> LabContext:
     if lab_id not in session.contexts:
         lab_request = session.requests[lab_id]
         session.contexts[lab_id] = LabContext(lab_request.lab, lab_request.submission_dir,
-                                              session.profile, session.run_dir(lab_id))
+                                              session.profile, session.run_dir(lab_id),
+                                              session.models)
     return session.contexts[lab_id]
 
 

@@ -47,9 +47,18 @@ class Lab:
     def solution_dir(self) -> Path:
         return self.root / "solutions" / self.id
 
-    def settings(self, profile: str) -> dict:
-        """The lab's settings for one profile ({} when the lab defines none)."""
-        return dict(self.profiles.get(profile, {}))
+    def settings(self, profile: str, models: str = "tiny") -> dict:
+        """The lab's settings for one profile ({} when the lab defines none). With
+        models="hub", the profile's `[profiles.<name>.hub]` table (the course's real models,
+        for hosts that reach a model hub) replaces the keys it names."""
+        table = dict(self.profiles.get(profile, {}))
+        hub = table.pop("hub", {})
+        if models == "hub":
+            if not hub:
+                raise LabConfigError(f"{self.id}: the {profile} profile names no hub models "
+                                     f"([profiles.{profile}.hub] in graders/{self.id}/lab.toml)")
+            table.update(hub)
+        return table
 
 
 def load_lab(root: Path, lab_id: str) -> Lab:

@@ -49,6 +49,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default=os.environ.get("LABGRADE_PROFILE", "auto"),
                     choices=("auto",) + profiles.PROFILES,
                     help="cpu, gpu, or auto (gpu when CUDA and a CUDA vLLM are present)")
+    group.addoption("--models", default=os.environ.get("LABGRADE_MODELS", "tiny"),
+                    choices=("tiny", "hub"),
+                    help="tiny: labgrade's locally built models (default); hub: the course's "
+                         "real models named in each profile's [hub] table (needs a model hub)")
     group.addoption("--report-dir", metavar="DIR", default=None,
                     help="where reports go (default .labgrade/ under the rootdir)")
     group.addoption("--classroom-output", action="store_true",
@@ -166,6 +170,7 @@ class GradingSession:
     def __init__(self, config: pytest.Config, requests: list[LabRequest], profile: str) -> None:
         self.config = config
         self.profile = profile
+        self.models = config.getoption("models")
         self.mode = next((m for m in ("solution", "starter", "submission")
                           if config.getoption(m)), "grade")
         self.requests = {r.lab.id: r for r in requests}
@@ -374,7 +379,15 @@ class GradingSession:
                          interrupted=self.interrupted or not final,
                          environment={"python": sys.version.split()[0],
                                       "pytest": pytest.__version__,
-                                      "phase_seconds": self.phase_seconds.get(lab_id, {})})
+                                      "models": self.models,
+                                      "phase_seconds": self.phase_seconds.get(lab_id, {}),
+                                      **self._gpu_memory(lab_id)})
+
+    def _gpu_memory(self, lab_id: str) -> dict:
+        """GPU memory around the lab's processes (only on a host with an NVIDIA GPU)."""
+        context = self.contexts.get(lab_id)
+        ledger = getattr(context, "gpu_ledger", None)
+        return {"gpu_memory": ledger.events} if ledger is not None else {}
 
     def write_reports(self, *, final: bool) -> list[LabResult]:
         results = []

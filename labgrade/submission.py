@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from labgrade.runtime import gpu
 from labgrade.runtime.process import register_pid_group, safe_environ, unregister_pid_group
 from labgrade.scoring import Fail
 
@@ -59,6 +60,8 @@ class Worker:
 
     def start(self) -> "Worker":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._gpu_name = f"{self.label} ({self.log_path.name})"
+        gpu.before_start(self._gpu_name)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.python, "-I", "-B", "-m", "labgrade.worker", str(self.root)],
@@ -165,6 +168,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             pass
         unregister_pid_group(self.proc.pid)
+        gpu.after_stop(self._gpu_name)
 
     def close(self) -> None:
         """Ask the worker to exit; kill its group if it does not."""

@@ -26,5 +26,7 @@ for lab in "$@"; do
       --report-dir "$OUT/$mode" -p no:cacheprovider -q || true
     end=$(date +%s.%N)
     echo "$lab $mode wall_s=$(python3 -c "print(round($end - $start, 1))")" | tee -a "$OUT/walltime.txt"
+    # every grade.json also records GPU memory before/after each engine process (gpu_memory)
+    echo "after $lab $mode: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)" >> "$OUT/gpu.txt"
   done
 done

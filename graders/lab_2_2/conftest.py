@@ -295,6 +295,9 @@ class PrefixRun:
     common_prefix: int = 0
     block_size: int = 0
     cache_info: dict = field(default_factory=dict)
+    counted_by: str = ""
+    counter_queries: float | None = None  # what the counters saw, when they missed requests
+    counter_hits: float | None = None
 
     @property
     def hit_rate(self) -> float:
@@ -363,10 +366,20 @@ def prefix_run(host, prefix_engine, submission, settings) -> PrefixRun:
         return run
     host.call("reset_prefix_cache", "prefix")
     before = prom.parse(host.call("metrics_text", "prefix"))
-    host.call("sequential", "prefix", run.prompts, 1)
+    done = host.call("sequential", "prefix", run.prompts, 1)
     after = prom.parse(host.call("metrics_text", "prefix"))
     run.queries = prom.delta(before, after, "vllm:prefix_cache_queries")
     run.hits = prom.delta(before, after, "vllm:prefix_cache_hits")
+    # vLLM 0.26 on a GPU (async scheduling) drops the stats of engine steps that return no
+    # output, so its counters can miss requests. Each request's own count of prompt tokens
+    # served from the cache (RequestOutput.num_cached_tokens) is the same number per request:
+    # use it when the counters did not see every prompt token.
+    prompt_tokens = sum(done["prompt_tokens"])
+    run.counted_by = "vllm:prefix_cache_queries/_hits"
+    if run.queries < prompt_tokens:
+        run.counter_queries, run.counter_hits = run.queries, run.hits
+        run.queries, run.hits = float(prompt_tokens), float(sum(done["cached_tokens"]))
+        run.counted_by = "RequestOutput.num_cached_tokens (the counters missed requests)"
     info = after.labels("vllm:cache_config_info")
     run.cache_info = info[0] if info else {}
     run.block_size = int(prefix_engine.facts.get("block_size") or 0)

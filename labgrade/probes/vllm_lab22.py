@@ -119,12 +119,13 @@ def sequential(name: str, prompts: list[str], max_tokens: int) -> dict:
     """One request at a time (each can reuse what the earlier ones cached)."""
     llm = _ENGINES[name].llm
     params = _params(max_tokens)
-    texts, tokens = [], []
+    texts, tokens, cached = [], [], []
     for prompt in prompts:
         out = llm.generate([prompt], params, use_tqdm=False)[0]
         texts.append(out.outputs[0].text)
         tokens.append(len(out.prompt_token_ids))
-    return {"texts": texts, "prompt_tokens": tokens}
+        cached.append(int(out.num_cached_tokens or 0))
+    return {"texts": texts, "prompt_tokens": tokens, "cached_tokens": cached}
 
 
 def _timed(llm, prompt: str, params) -> tuple[float, float]:

@@ -58,3 +58,68 @@ def wait_for_release(baseline_used: int, *, slack: int = GiB, timeout: float = 6
                 f"in use, {baseline_used / GiB:.1f} GiB before it started (waited "
                 f"{timeout:.0f} s). Another process may hold the GPU: check nvidia-smi.")
         time.sleep(0.5)
+
+
+class MemoryLedger:
+    """GPU memory around every process a lab's graders start (workers, servers).
+
+    Before a process starts while none of the lab's processes runs, memory must be back near
+    the lab's baseline (what was in use before grading it): an engine that did not give its
+    memory back fails the next start with a clear message instead of an out-of-memory crash
+    deep inside vLLM. Every start and stop is recorded for the reports.
+    """
+
+    def __init__(self, baseline: GpuMemory, *, slack: int = GiB, timeout: float = 60.0) -> None:
+        self.baseline = baseline
+        self.slack = slack
+        self.timeout = timeout
+        self.live: set[str] = set()
+        self.events: list[dict] = [_event("lab start", "", baseline)]
+
+    def before_start(self, name: str) -> None:
+        if self.live:
+            now = memory()
+        else:
+            now = wait_for_release(self.baseline.used, slack=self.slack, timeout=self.timeout,
+                                   what="the lab's previous process")
+        self.events.append(_event("before start", name, now))
+        self.live.add(name)
+
+    def after_stop(self, name: str) -> None:
+        if name not in self.live:
+            return  # stopped before (kill after close) or started before this lab
+        self.live.discard(name)
+        now = memory()
+        if not self.live:
+            try:
+                now = wait_for_release(self.baseline.used, slack=self.slack,
+                                       timeout=self.timeout, what=name)
+            except GpuMemoryNotReleased:
+                now = memory()  # recorded; the next start fails with the message
+        self.events.append(_event("after stop", name, now))
+
+
+def _event(event: str, name: str, now: GpuMemory | None) -> dict:
+    record = {"event": event, "process": name, "at": round(time.time(), 3)}
+    if now is not None:
+        record.update(used_gib=round(now.used / GiB, 3), free_gib=round(now.free / GiB, 3))
+    return record
+
+
+_ACTIVE: MemoryLedger | None = None
+
+
+def activate(ledger: MemoryLedger | None) -> None:
+    """Make `ledger` the one process starts and stops report to (None: none)."""
+    global _ACTIVE
+    _ACTIVE = ledger
+
+
+def before_start(name: str) -> None:
+    if _ACTIVE is not None:
+        _ACTIVE.before_start(name)
+
+
+def after_stop(name: str) -> None:
+    if _ACTIVE is not None:
+        _ACTIVE.after_stop(name)

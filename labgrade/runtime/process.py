@@ -20,6 +20,8 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from labgrade.runtime import gpu
+
 _LIVE: set["ManagedProcess"] = set()
 _GROUPS: set[int] = set()  # process groups started outside ManagedProcess (workers)
 _LIVE_LOCK = threading.Lock()
@@ -83,6 +85,7 @@ class ManagedProcess:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        gpu.before_start(self.name)
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
@@ -138,6 +141,7 @@ class ManagedProcess:
         finally:
             with _LIVE_LOCK:
                 _LIVE.discard(self)
+            gpu.after_stop(self.name)
 
     def __enter__(self) -> "ManagedProcess":
         return self.start()

@@ -59,6 +59,14 @@ DRAFT = TinyModelSpec("tiny-llama-draft", hidden_size=64, intermediate_size=128,
                       num_hidden_layers=1, num_attention_heads=1, num_key_value_heads=1)
 SPECS = {spec.name: spec for spec in (TARGET, DRAFT)}
 
+# Derived (untrained) models: name -> (source model, layers added). "tiny-llama-deep" is
+# tiny-llama followed by layers whose output projections are zero: each adds nothing to the
+# residual stream, so its greedy outputs are exactly tiny-llama's, but every added layer
+# costs its full share of attention and MLP kernels. On a GPU a 2-layer model is all fixed
+# overhead and a 1-layer draft saves nothing; a deep target is what makes draft-model
+# speculation pay off there, as it does for real model pairs.
+DERIVED = {"tiny-llama-deep": (TARGET.name, 30)}
+
 VOCAB_SIZE = 512
 
 _WORDS = (
@@ -92,10 +100,56 @@ def _digest(specs: tuple[TinyModelSpec, ...]) -> str:
 
 def model_path(name: str = TARGET.name) -> Path:
     """Path of a tiny model, building (and caching) the whole family on first use."""
+    if name in DERIVED:
+        return _ensure_derived(ensure_built(), name)
     if name not in SPECS:
-        raise KeyError(f"unknown tiny model {name!r}; known: {', '.join(SPECS)}")
+        known = ", ".join([*SPECS, *DERIVED])
+        raise KeyError(f"unknown tiny model {name!r}; known: {known}")
     root = ensure_built()
     return root / name
+
+
+def _ensure_derived(root: Path, name: str) -> Path:
+    out = root / name
+    if (out / "COMPLETE").exists():
+        return out
+    source, extra = DERIVED[name]
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        _pad_with_zero_layers(root / source, tmp, extra)
+        (tmp / "COMPLETE").write_text("ok\n")
+        try:
+            tmp.rename(out)
+        except OSError:  # another process won the race
+            if not (out / "COMPLETE").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _pad_with_zero_layers(source: Path, out: Path, extra: int) -> None:
+    """Copy a model, appending `extra` decoder layers that leave the residual unchanged
+    (copies of the last layer with o_proj and down_proj set to zero)."""
+    from safetensors.torch import load_file, save_file
+
+    config = json.loads((source / "config.json").read_text())
+    layers = int(config["num_hidden_layers"])
+    tensors = load_file(str(source / "model.safetensors"))
+    last = f"model.layers.{layers - 1}."
+    for index in range(layers, layers + extra):
+        for key, value in list(tensors.items()):
+            if key.startswith(last):
+                new = value.clone()
+                if key.endswith(("self_attn.o_proj.weight", "mlp.down_proj.weight")):
+                    new.zero_()
+                tensors[f"model.layers.{index}." + key[len(last):]] = new
+    config["num_hidden_layers"] = layers + extra
+    for item in source.iterdir():
+        if item.is_file() and item.name not in ("config.json", "model.safetensors", "COMPLETE"):
+            shutil.copy2(item, out / item.name)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
 
 
 def ensure_built() -> Path:
@@ -179,3 +233,5 @@ def _train_model(spec: TinyModelSpec, tokenizer, lines: list[str]):
 
 if __name__ == "__main__":
     print(ensure_built())
+    for derived in DERIVED:
+        print(model_path(derived))
