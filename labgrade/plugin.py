@@ -244,12 +244,28 @@ class GradingSession:
             # a config in the submission may have deselected items: grade them all as errors
             items[:] = list(self.all_items)
         for item in items:
-            allowed = item.get_closest_marker("profiles")
-            if allowed is not None and self.profile not in allowed.args:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"out of scope for the {self.profile} profile "
-                           f"(graded under: {', '.join(allowed.args)})"))
+            reason = self._out_of_scope(item)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
         self.items = list(items)
+
+    def _out_of_scope(self, item: pytest.Item) -> str | None:
+        """Why an item is not graded under this profile: a `profiles` marker that leaves the
+        profile out, or the profile's `not_graded` table in lab.toml (item name -> why)."""
+        allowed = item.get_closest_marker("profiles")
+        if allowed is not None and self.profile not in allowed.args:
+            return (f"out of scope for the {self.profile} profile "
+                    f"(graded under: {', '.join(allowed.args)})")
+        lab_id = self.lab_of(item)
+        request = self.requests.get(lab_id) if lab_id else None
+        if request is None:
+            return None
+        try:
+            table = request.lab.settings(self.profile, self.models).get("not_graded", {})
+        except labs.LabConfigError:
+            return None  # reported by the lab's fixtures, item by item
+        why = table.get(getattr(item, "originalname", item.name))
+        return f"out of scope for the {self.profile} profile: {why}" if why else None
 
     def pytest_collection_finish(self, session) -> None:
         # a results file exists from the start, in case the run dies
@@ -357,14 +373,14 @@ class GradingSession:
             result = self.results.get(item.nodeid)
             if result is None:
                 path, line_no, _ = item.location
-                allowed = item.get_closest_marker("profiles")
-                out_of_scope = allowed is not None and self.profile not in allowed.args
+                scope = self._out_of_scope(item)
                 result = ItemResult(
                     nodeid=item.nodeid, name=item.name,
-                    status=Status.OUT_OF_SCOPE if out_of_scope else Status.NOT_RUN,
+                    status=Status.OUT_OF_SCOPE if scope else Status.NOT_RUN,
                     score=0.0, max_score=_points(item), visibility=_visibility(item),
-                    message="grading stopped before this item ran" if final
-                    else "grading in progress", filename=path, line_no=(line_no or 0) + 1)
+                    message=scope or ("grading stopped before this item ran" if final
+                                      else "grading in progress"),
+                    filename=path, line_no=(line_no or 0) + 1)
             items.append(result)
         if final and self.tainted:
             items = [replace(i, status=Status.ERROR, score=0.0, message=self.tainted)

@@ -159,6 +159,7 @@ class Worker:
     def kill(self) -> None:
         if self.proc is None:
             return
+        gpu.before_stop(self._gpu_name)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -174,6 +175,7 @@ class Worker:
         """Ask the worker to exit; kill its group if it does not."""
         if self.proc is None:
             return
+        gpu.before_stop(self._gpu_name)
         if self.alive():
             try:
                 self.proc.stdin.write(b'{"op": "exit"}\n')

@@ -43,15 +43,20 @@ def test_start_fails_clearly_when_memory_never_comes_back(monkeypatch):
 
 
 def test_side_by_side_processes_do_not_wait_for_each_other(monkeypatch):
-    _readings(monkeypatch, [1.0, 12.0, 12.0, 1.0])
+    _readings(monkeypatch, [1.0, 12.0, 20.0, 20.0, 12.0, 12.0, 1.0])
     ledger = MemoryLedger(GpuMemory(used=1 * GiB, total=80 * GiB))
     ledger.before_start("reference engine")
     ledger.before_start("student engine")  # 12 GiB in use by the first: no wait, no error
+    ledger.before_stop("student engine")
+    ledger.before_stop("student engine")  # close, then kill: recorded once
     ledger.after_stop("student engine")
+    ledger.before_stop("reference engine")
     ledger.after_stop("reference engine")
     ledger.after_stop("reference engine")  # a second kill records nothing
     assert [e["event"] for e in ledger.events] == [
-        "lab start", "before start", "before start", "after stop", "after stop"]
+        "lab start", "before start", "before start", "before stop", "after stop",
+        "before stop", "after stop"]
+    assert ledger.events[3]["used_gib"] == pytest.approx(20.0)
     assert ledger.events[-1]["used_gib"] == pytest.approx(1.0)
 
 

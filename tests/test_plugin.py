@@ -55,6 +55,21 @@ def test_solution_statuses_and_scores(tmp_path):
     assert "{}[\"missing\"]" not in proc.stdout and "def test_" not in proc.stdout
 
 
+def test_profile_table_takes_items_out_of_scope(tmp_path):
+    """lab.toml's `not_graded` table of a profile removes items with its reason; the hub
+    table (--models hub) can put them back."""
+    run(tmp_path, "labs/lab_9_9", "--grade", "--solution", "--profile", "gpu")
+    items = by_name(grade_json(tmp_path))
+    assert items["test_speed"]["status"] == "out_of_scope"
+    assert "not timed on this profile" in items["test_speed"]["message"]
+    assert items["test_gpu_only"]["status"] == "passed"
+    run(tmp_path, "labs/lab_9_9", "--grade", "--solution", "--profile", "gpu",
+        "--models", "hub")
+    grade = grade_json(tmp_path)
+    assert by_name(grade)["test_speed"]["status"] == "passed"
+    assert grade["environment"]["models"] == "hub"
+
+
 def test_starter_gets_zero_with_actionable_messages(tmp_path):
     run(tmp_path, "labs/lab_9_9", "--grade", "--starter", "--profile", "cpu")
     grade = grade_json(tmp_path)

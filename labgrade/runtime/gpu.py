@@ -74,6 +74,7 @@ class MemoryLedger:
         self.slack = slack
         self.timeout = timeout
         self.live: set[str] = set()
+        self.stopping: set[str] = set()
         self.events: list[dict] = [_event("lab start", "", baseline)]
 
     def before_start(self, name: str) -> None:
@@ -85,10 +86,17 @@ class MemoryLedger:
         self.events.append(_event("before start", name, now))
         self.live.add(name)
 
+    def before_stop(self, name: str) -> None:
+        """Record what is in use while the process still runs (its engine's share)."""
+        if name in self.live and name not in self.stopping:
+            self.stopping.add(name)
+            self.events.append(_event("before stop", name, memory()))
+
     def after_stop(self, name: str) -> None:
         if name not in self.live:
             return  # stopped before (kill after close) or started before this lab
         self.live.discard(name)
+        self.stopping.discard(name)
         now = memory()
         if not self.live:
             try:
@@ -118,6 +126,11 @@ def activate(ledger: MemoryLedger | None) -> None:
 def before_start(name: str) -> None:
     if _ACTIVE is not None:
         _ACTIVE.before_start(name)
+
+
+def before_stop(name: str) -> None:
+    if _ACTIVE is not None:
+        _ACTIVE.before_stop(name)
 
 
 def after_stop(name: str) -> None:

@@ -126,6 +126,7 @@ class ManagedProcess:
         proc = self.proc
         if proc is None:
             return
+        gpu.before_stop(self.name)
         try:
             _signal_group(proc.pid, signal.SIGTERM)
             try:

@@ -17,8 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from labgrade.runtime import gpu, tinymodels
-from labgrade.runtime.gpu import wait_for_release
+from labgrade.runtime import tinymodels
 from labgrade.runtime.process import ManagedProcess, ServiceError, http_ok, safe_environ
 from labgrade.submission import Worker
 
@@ -83,7 +82,6 @@ class ReferenceEngine:
         self.run_dir = run_dir
         self._worker: Worker | None = None
         self.start_seconds = 0.0  # 0 while every answer came from the cache
-        self.gpu_baseline: gpu.GpuMemory | None = None
         self._lock = threading.Lock()
         self._cache_dir = tinymodels.cache_root() / "reference"
         self._key_base = json.dumps({"model": _model_digest(model), "vllm": vllm_version(),
@@ -93,7 +91,6 @@ class ReferenceEngine:
 
     def _engine(self) -> Worker:
         if self._worker is None or not self._worker.alive():
-            self.gpu_baseline = gpu.memory()
             worker = Worker(self.run_dir, log_path=self.run_dir / "reference-engine.log",
                             env=ENGINE_ENV, label="reference engine").start()
             try:
@@ -125,10 +122,8 @@ class ReferenceEngine:
 
     def close(self) -> None:
         if self._worker is not None:
-            self._worker.close()
+            self._worker.close()  # the lab's GPU memory ledger checks what comes back
             self._worker = None
-            if self.gpu_baseline is not None:
-                wait_for_release(self.gpu_baseline.used, what="the reference engine")
 
 
 class OpenAIServer:
