@@ -196,6 +196,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=0.10)
     parser.add_argument("--mode", choices=("alternate", "together"), default="alternate")
+    parser.add_argument("--dtype", default="float32",
+                        help="the server's dtype (bfloat16 on a GPU: FlashAttention needs it)")
     parser.add_argument("--server-env", default="OMP_NUM_THREADS=1",
                         help="extra env for the server, K=V,K=V (default: one torch thread, "
                              "steadier on a shared 2-core machine)")
@@ -247,7 +249,7 @@ def real_server_rounds(opts, model: str, work: Path) -> list[dict]:
     port = free_port()
     argv_server = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
                    "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
-                   "--dtype", "float32", "--max-model-len", "512", "--enforce-eager",
+                   "--dtype", opts.dtype, "--max-model-len", "512", "--enforce-eager",
                    "--kv-cache-memory-bytes", str(64 << 20)]
     extra_env = dict(kv.split("=", 1) for kv in opts.server_env.split(",") if kv)
     server = OpenAIServer(argv_server, port=port, log_path=work / "server.log", env=extra_env)

@@ -205,8 +205,6 @@ class _FakeServer:
                     self.wfile.write(f"data: {data}\n\n".encode())
                     self.wfile.flush()
 
-                # a role-only first chunk carries no content: it must not count as TTFT
-                send({"choices": [{"index": 0, "text": ""}]})
                 time.sleep(outer.ttft)
                 for i in range(n):
                     if i:
@@ -247,7 +245,8 @@ def test_run_load_measures_a_known_schedule():
         assert s.output_tokens == 5 and s.prompt_tokens == 3
         assert s.text == " t0 t1 t2 t3 t4"
         assert len(s.itl) == 4
-        assert 0.04 <= s.ttft < 0.5  # from the first chunk WITH content
+        assert 0.04 <= s.ttft < 0.5  # the first event with choices, as vllm bench serve
+        assert s.latency == pytest.approx(s.ttft + sum(s.itl))  # ends at the last token
         assert s.tpot == pytest.approx((s.latency - s.ttft) / 4)
     m = compute(result.samples, result.duration)
     assert m.completed == 6 and m.total_output_tokens == 30

@@ -1,10 +1,11 @@
 """Latency and throughput metrics as pure functions of per-request samples.
 
 Definitions follow `vllm bench serve` (vllm/benchmarks/serve.py, calculate_metrics):
-- TTFT: first streamed chunk with content minus request start;
-- ITL: gaps between successive content chunks (pooled over requests);
+- TTFT: first streamed event carrying choices minus request start;
+- ITL: gaps between successive such events (pooled over requests);
 - TPOT: (E2E - TTFT) / (output tokens - 1), for requests with more than one output token;
-- E2E latency: request start to the end of the stream;
+- E2E latency: request start to the last such event (the usage event and `[DONE]` after
+  it are not counted);
 - throughput: over the span from the first send to the last completion (the run's
   duration), request/s and output tokens/s;
 - goodput: requests/s that met every SLO given (TTFT, TPOT, E2E; TPOT counts as 0 for
