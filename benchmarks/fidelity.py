@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from labgrade.bench import Workload, compute, run_load  # noqa: E402
 from labgrade.runtime.app import http_answers  # noqa: E402
+from labgrade.runtime import prom  # noqa: E402
 from labgrade.runtime.process import ManagedProcess, free_port  # noqa: E402
 from labgrade.runtime.tinymodels import model_path  # noqa: E402
 from labgrade.runtime.vllm import OpenAIServer  # noqa: E402
@@ -120,7 +121,8 @@ def run_labgrade(base_url: str, prompts: list[str], opts, *, warm: bool = True) 
     return {"ttft_ms": metrics.ttft["median"] * 1000, "tpot_ms": metrics.tpot["median"] * 1000,
             "output_tps": metrics.output_throughput, "completed": metrics.completed,
             "output_tokens": metrics.total_output_tokens, "duration_s": metrics.duration,
-            "prompt_tokens": sorted({s.prompt_tokens for s in result.samples})}
+            "prompt_tokens": sorted({s.prompt_tokens for s in result.samples}),
+            "mean_ttft_ms": metrics.ttft["mean"] * 1000}
 
 
 def run_vllm(argv: list[str], result_dir: Path, name: str, log: Path,
@@ -150,7 +152,8 @@ def run_vllm(argv: list[str], result_dir: Path, name: str, log: Path,
     return {"ttft_ms": data["median_ttft_ms"], "tpot_ms": data["median_tpot_ms"],
             "output_tps": data["output_throughput"], "completed": data["completed"],
             "output_tokens": data["total_output_tokens"], "duration_s": data["duration"],
-            "prompt_tokens": data.get("total_input_tokens")}, other
+            "prompt_tokens": data.get("total_input_tokens"),
+            "mean_ttft_ms": data["mean_ttft_ms"]}, other
 
 
 def calibrate(opts, model: str, work: Path) -> dict:
@@ -180,6 +183,22 @@ def calibrate(opts, model: str, work: Path) -> dict:
                         "true_ttft_ms": true_ttft, "true_tpot_ms": true_itl,
                         "output_tps": measured["output_tps"]}
     return out
+
+
+def server_ttft(base_url: str):
+    """A reading of the server's own TTFT histogram (vllm:time_to_first_token_seconds: from
+    the request's arrival in the engine to its first token, without HTTP and streaming)."""
+    import httpx
+
+    snapshot = prom.parse(httpx.get(base_url + "/metrics", timeout=30).text)
+
+    def since(before) -> float:
+        now = prom.parse(httpx.get(base_url + "/metrics", timeout=30).text)
+        total = prom.delta(before, now, "vllm:time_to_first_token_seconds_sum")
+        count = prom.delta(before, now, "vllm:time_to_first_token_seconds_count")
+        return total / count * 1000 if count else float("nan")
+
+    return lambda: since(snapshot)
 
 
 def rel(a: float, b: float) -> float:
@@ -226,6 +245,14 @@ def main() -> None:
             worst = max(worst, abs(diff))
             summary[key] = {"labgrade": ours, "vllm": theirs, "relative_difference": diff}
             print(f"  {label:<28} {ours:10.2f} {theirs:10.2f}   {diff:+.1%}")
+        for who in ("labgrade", "vllm"):
+            above = statistics.median(
+                r[who]["mean_ttft_ms"] - r[who].get("server_mean_ttft_ms",
+                                                    r.get("server_mean_ttft_ms", float("nan")))
+                for r in rounds)
+            summary[f"{who}_mean_ttft_above_server_ms"] = above
+            print(f"  {who} mean TTFT above the server's own (median over rounds): "
+                  f"{above:+.2f} ms")
         loads = [r["load_average"] for r in rounds]
         verdict = "within" if worst <= opts.tolerance else "OUTSIDE"
         print(f"largest difference {worst:.1%}: {verdict} the {opts.tolerance:.0%} tolerance "
@@ -273,21 +300,30 @@ def real_server_rounds(opts, model: str, work: Path) -> list[dict]:
             log = work / "vllm-bench.log"
             if opts.mode == "together":
                 warm_up(base_url, prompts, opts)
+                reading = server_ttft(base_url)
                 row["vllm"], row["labgrade"] = run_vllm(
                     argv, work, name, log,
                     alongside=lambda: run_labgrade(base_url, prompts, opts, warm=False))
+                row["server_mean_ttft_ms"] = reading()  # warm-ups and test request included
             else:
                 for who in ("labgrade", "vllm") if i % 2 == 0 else ("vllm", "labgrade"):
+                    reading = server_ttft(base_url)
                     if who == "labgrade":
                         row[who] = run_labgrade(base_url, prompts, opts)
                     else:
                         row[who], _ = run_vllm(argv, work, name, log)
+                    row[who]["server_mean_ttft_ms"] = reading()
             row["load_average"] = os.getloadavg()[0]
             rounds.append(row)
             print(f"round {i + 1} (load {row['load_average']:.1f}): " + "; ".join(
                 f"{label}: labgrade {row['labgrade'][key]:.2f} vs vllm {row['vllm'][key]:.2f}"
                 f" ({rel(row['labgrade'][key], row['vllm'][key]):+.1%})"
                 for key, label in METRICS))
+            own = {who: row[who].get("server_mean_ttft_ms", row.get("server_mean_ttft_ms"))
+                   for who in ("labgrade", "vllm")}
+            print("  mean TTFT against the server's own (vllm:time_to_first_token_seconds): "
+                  + "; ".join(f"{who} {row[who]['mean_ttft_ms']:.2f} ms (server {own[who]:.2f})"
+                              for who in ("labgrade", "vllm")))
             for who in ("labgrade", "vllm"):
                 r = row[who]
                 if r["completed"] != opts.num_prompts or \
