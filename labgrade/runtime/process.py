@@ -9,6 +9,7 @@ tracked in a module registry so a signal handler can stop them all (`stop_all`).
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -187,3 +188,8 @@ def stop_all() -> None:
         _signal_group(pgid, signal.SIGKILL)
     for service in live:
         service.stop(grace=3.0)
+
+
+# A safety net for scripts (benchmarks, tools) that end by an exception their own cleanup
+# did not foresee: no service started here outlives the interpreter.
+atexit.register(stop_all)
