@@ -5,8 +5,7 @@
 #   scripts/gpu-grade.sh SITE_DIR OUT_DIR LAB [LAB ...]
 #
 # SITE_DIR holds vLLM and the few packages the host lacks (e.g. unpacked from
-# ../shared/tools/gpu-bundle.sh plus pytest/pluggy/iniconfig/psutil/prometheus_client
-# wheels, and compressed-tensors==0.17.0 + loguru for vLLM's FP8 path); it and this
+# ../shared/tools/gpu-bundle.sh, plus the wheels scripts/gpu-wheels.sh fetches); it and this
 # checkout are put on the interpreter's path with a .pth file, because graders run student
 # code in isolated interpreters (python -I) that ignore PYTHONPATH. MODES (default
 # "solution starter") picks what is graded.
