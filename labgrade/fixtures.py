@@ -16,7 +16,6 @@ import pytest
 from labgrade.labs import Lab
 from labgrade.plugin import grading_session
 from labgrade.runtime import gpu
-from labgrade.runtime.gpu import wait_for_release
 from labgrade.submission import Submission
 
 
@@ -34,8 +33,8 @@ class LabContext:
         self.run_dir = run_dir
         self.submission = Submission(submission_dir, lab.id, run_dir)
         self._closers: list[Callable[[], None]] = []
-        self.gpu_baseline = gpu.memory()  # None without an NVIDIA GPU
-        self.gpu_ledger = gpu.MemoryLedger(self.gpu_baseline) if self.gpu_baseline else None
+        baseline = gpu.memory()  # None without an NVIDIA GPU
+        self.gpu_ledger = gpu.MemoryLedger(baseline) if baseline else None
         gpu.activate(self.gpu_ledger)
         self.cache: dict[str, object] = {}  # expensive per-lab objects (engines, servers)
 
@@ -51,8 +50,8 @@ class LabContext:
                 pass
         self.submission.close()
         gpu.activate(None)
-        if self.gpu_baseline is not None:  # every engine of this lab has ended by now
-            wait_for_release(self.gpu_baseline.used, what=f"grading {self.lab.id}")
+        if self.gpu_ledger is not None:  # every process of this lab has ended by now
+            self.gpu_ledger.finish()
 
 
 @pytest.fixture(scope="package")

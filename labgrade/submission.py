@@ -55,12 +55,12 @@ class Worker:
         # the worker must import labgrade even though -I drops PYTHONPATH and the cwd
         self.python = python
         self.label = label
+        self._gpu_name = f"{label} ({self.log_path.name})"  # in the lab's GPU memory ledger
         self.proc: subprocess.Popen | None = None
         self.dead_reason: str | None = None
 
     def start(self) -> "Worker":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._gpu_name = f"{self.label} ({self.log_path.name})"
         gpu.before_start(self._gpu_name)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

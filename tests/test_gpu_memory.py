@@ -4,13 +4,15 @@ The ledger's subject is its own bookkeeping; `gpu.memory` (nvidia-smi) is replac
 scripted sequence of readings here, since CI has no GPU. The real path runs on an H100
 (benchmarks/results/gpu/*.grade.json hold its records)."""
 
+from pathlib import Path
+
 import pytest
 
 from labgrade.labs import LabConfigError, load_lab
 from labgrade.runtime import gpu
 from labgrade.runtime.gpu import GiB, GpuMemory, GpuMemoryNotReleased, MemoryLedger
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _readings(monkeypatch, used_gib: list[float]) -> None:
@@ -67,3 +69,23 @@ def test_hub_models_replace_the_tiny_ones():
     assert hub["model"].startswith("Qwen/") and hub["dtype"] == tiny["dtype"]
     with pytest.raises(LabConfigError, match="no hub models"):
         lab.settings("cpu", "hub")
+
+
+def test_lab_end_fails_when_the_last_process_kept_its_memory(monkeypatch):
+    _readings(monkeypatch, [1.0, 9.0])  # the engine's 8 GiB never come back
+    clock = iter(range(0, 1000, 10))
+    monkeypatch.setattr(gpu.time, "monotonic", lambda: next(clock))
+    ledger = MemoryLedger(GpuMemory(used=1 * GiB, total=80 * GiB), timeout=60)
+    ledger.before_start("engine")
+    ledger.after_stop("engine")  # waits, records, does not raise mid-teardown
+    assert ledger.events[-1]["used_gib"] == pytest.approx(9.0)
+    with pytest.raises(GpuMemoryNotReleased, match="engine"):
+        ledger.finish()
+
+
+def test_lab_end_passes_when_memory_came_back(monkeypatch):
+    _readings(monkeypatch, [1.0, 9.0, 1.0])
+    ledger = MemoryLedger(GpuMemory(used=1 * GiB, total=80 * GiB))
+    ledger.before_start("engine")
+    ledger.after_stop("engine")
+    ledger.finish()

@@ -9,15 +9,11 @@ from __future__ import annotations
 import base64
 import filecmp
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
-from conftest import ROOT, items_by_name
+from conftest import ROOT, items_by_name, run_grade
 from labgrade.runtime.triton import triton_available
 
 LAB = "triton_2_1"
@@ -25,7 +21,6 @@ WRONG = ROOT / "fixtures" / LAB
 TRITON_OK, TRITON_WHY = triton_available()
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not TRITON_OK, reason=f"embedded Triton missing: {TRITON_WHY}")]
-MODIFIED = "grading environment (labgrade) was modified during this run"
 
 # fixture -> (-k selection, items that must fail, items that must still pass, message parts)
 KNOWN_WRONG = {
@@ -63,45 +58,10 @@ KNOWN_WRONG = {
 
 def grade(*extra: str, report_dir: Path, env: dict | None = None,
           timeout: float = 300) -> tuple[dict, str]:
-    """`pytest labs/triton_2_1 --grade ...` in a fresh process, then proof that it left
-    nothing behind: no live process started from its run folder (tritonserver, stubs,
-    workers) and no shm segment named after its pid. One retry when another engineer's edit
-    of labgrade/ during the run tripped the integrity check (a shared-checkout artefact)."""
-    for attempt in range(2):
-        cmd = [sys.executable, "-m", "pytest", f"labs/{LAB}", "--grade", "--report-dir",
-               str(report_dir), "-p", "no:cacheprovider", *extra]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, **(env or {})})
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.terminate()  # the plugin turns SIGTERM into an orderly stop
-            proc.communicate(timeout=60)
-            raise
-        assert_nothing_left(proc.pid, report_dir)
-        path = report_dir / LAB / "grade.json"
-        assert path.exists(), f"no grade.json\n{out[-3000:]}"
-        result = json.loads(path.read_text())
-        if attempt == 0 and all(MODIFIED in i["message"] for i in result["items"]):
-            continue
-        return result, out
-    return result, out
-
-
-def assert_nothing_left(pid: int, report_dir: Path) -> None:
-    shm = sorted(Path("/dev/shm").glob(f"labgrade_triton_{pid}_*"))
-    assert not shm, f"shared-memory segments left behind: {shm}"
-    marker = str(report_dir)
-    left = []
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        try:
-            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["cwd"] or "")
-        except psutil.Error:
-            continue
-        if marker in text and proc.status() != psutil.STATUS_ZOMBIE:
-            left.append((proc.info["pid"], text[:200]))
-    assert not left, f"processes left behind: {left}"
+    """`pytest labs/triton_2_1 --grade ...` (conftest.run_grade: also proves that nothing was
+    left behind); returns grade.json and the run's output."""
+    result, proc = run_grade(LAB, *extra, report_dir=report_dir, timeout=timeout, env=env)
+    return result, proc.stdout + proc.stderr
 
 
 def test_shipped_weights_are_the_graders():

@@ -7,24 +7,18 @@ false-fail rate on the reference splitter is checked by simulation."""
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
-from conftest import ROOT, items_by_name
+from conftest import ROOT, items_by_name, run_grade
 from labgrade.runtime.triton import triton_available
 
 LAB = "triton_2_2"
 WRONG = ROOT / "fixtures" / LAB
 TRITON_OK, TRITON_WHY = triton_available()
 needs_triton = pytest.mark.skipif(not TRITON_OK, reason=f"embedded Triton missing: {TRITON_WHY}")
-MODIFIED = "grading environment (labgrade) was modified during this run"
 
 # fixture -> (-k selection, items that must fail, items that must still pass, message parts)
 KNOWN_WRONG = {
@@ -111,44 +105,12 @@ def test_reference_splitter_false_fail_rate_by_simulation():
 
 
 # ------------------------------------------------------------------ real gradings
-def grade(*extra: str, report_dir: Path, timeout: float = 300) -> tuple[dict, str]:
-    """`pytest labs/triton_2_2 --grade ...` in a fresh process, then proof that it left
-    nothing behind (see tests/test_triton_2_1.py). One retry when another engineer's edit of
-    labgrade/ during the run tripped the integrity check (a shared-checkout artefact)."""
-    for attempt in range(2):
-        cmd = [sys.executable, "-m", "pytest", f"labs/{LAB}", "--grade", "--report-dir",
-               str(report_dir), "-p", "no:cacheprovider", *extra]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.terminate()  # the plugin turns SIGTERM into an orderly stop
-            proc.communicate(timeout=60)
-            raise
-        assert_nothing_left(proc.pid, report_dir)
-        path = report_dir / LAB / "grade.json"
-        assert path.exists(), f"no grade.json\n{out[-3000:]}"
-        result = json.loads(path.read_text())
-        if attempt == 0 and all(MODIFIED in i["message"] for i in result["items"]):
-            continue
-        return result, out
-    return result, out
-
-
-def assert_nothing_left(pid: int, report_dir: Path) -> None:
-    shm = sorted(Path("/dev/shm").glob(f"labgrade_triton_{pid}_*"))
-    assert not shm, f"shared-memory segments left behind: {shm}"
-    marker = str(report_dir)
-    left = []
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        try:
-            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["cwd"] or "")
-            if marker in text and proc.status() != psutil.STATUS_ZOMBIE:
-                left.append((proc.info["pid"], text[:200]))
-        except psutil.Error:
-            continue
-    assert not left, f"processes left behind: {left}"
+def grade(*extra: str, report_dir: Path, env: dict | None = None,
+          timeout: float = 300) -> tuple[dict, str]:
+    """`pytest labs/triton_2_2 --grade ...` (conftest.run_grade: also proves that nothing was
+    left behind); returns grade.json and the run's output."""
+    result, proc = run_grade(LAB, *extra, report_dir=report_dir, timeout=timeout, env=env)
+    return result, proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

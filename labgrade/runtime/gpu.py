@@ -75,6 +75,7 @@ class MemoryLedger:
         self.timeout = timeout
         self.live: set[str] = set()
         self.stopping: set[str] = set()
+        self.unreleased: str | None = None  # why memory did not come back after the last stop
         self.events: list[dict] = [_event("lab start", "", baseline)]
 
     def before_start(self, name: str) -> None:
@@ -97,14 +98,23 @@ class MemoryLedger:
             return  # stopped before (kill after close) or started before this lab
         self.live.discard(name)
         self.stopping.discard(name)
-        now = memory()
-        if not self.live:
+        self.unreleased = None
+        if self.live:
+            now = memory()
+        else:
             try:
                 now = wait_for_release(self.baseline.used, slack=self.slack,
                                        timeout=self.timeout, what=name)
-            except GpuMemoryNotReleased:
-                now = memory()  # recorded; the next start fails with the message
+            except GpuMemoryNotReleased as exc:
+                self.unreleased = str(exc)  # the next start waits again, or finish() raises
+                now = memory()
         self.events.append(_event("after stop", name, now))
+
+    def finish(self) -> None:
+        """At the lab's end, every process stopped: fail if the last one's memory never
+        came back (after_stop already waited for it)."""
+        if self.unreleased:
+            raise GpuMemoryNotReleased(self.unreleased)
 
 
 def _event(event: str, name: str, now: GpuMemory | None) -> dict:

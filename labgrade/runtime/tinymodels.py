@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -110,22 +111,8 @@ def model_path(name: str = TARGET.name) -> Path:
 
 
 def _ensure_derived(root: Path, name: str) -> Path:
-    out = root / name
-    if (out / "COMPLETE").exists():
-        return out
     source, extra = DERIVED[name]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    try:
-        _pad_with_zero_layers(root / source, tmp, extra)
-        (tmp / "COMPLETE").write_text("ok\n")
-        try:
-            tmp.rename(out)
-        except OSError:  # another process won the race
-            if not (out / "COMPLETE").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return _build_once(root / name, lambda tmp: _pad_with_zero_layers(root / source, tmp, extra))
 
 
 def _pad_with_zero_layers(source: Path, out: Path, extra: int) -> None:
@@ -154,22 +141,28 @@ def _pad_with_zero_layers(source: Path, out: Path, extra: int) -> None:
 
 def ensure_built() -> Path:
     specs = tuple(SPECS.values())
-    root = cache_root() / "models" / _digest(specs)
-    if (root / "COMPLETE").exists():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root.parent))
+    return _build_once(cache_root() / "models" / _digest(specs), lambda tmp: _build(tmp, specs))
+
+
+def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """`target`, built by `build(folder)` into a temporary folder renamed into place, so
+    concurrent builders never see half a build (the first rename wins; the others' builds
+    are as good and are dropped)."""
+    if (target / "COMPLETE").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _build(tmp, specs)
+        build(tmp)
         (tmp / "COMPLETE").write_text("ok\n")
         try:
-            tmp.rename(root)
-        except OSError:  # another process won the race; its build is as good as ours
-            if not (root / "COMPLETE").exists():
+            tmp.rename(target)
+        except OSError:  # another process won the race
+            if not (target / "COMPLETE").exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return target
 
 
 def _build(root: Path, specs: tuple[TinyModelSpec, ...]) -> None:
