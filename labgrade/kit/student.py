@@ -1,0 +1,42 @@
+"""Calling the student's functions: one wrapper, one message shape."""
+
+from __future__ import annotations
+
+from labgrade.scoring import Fail
+from labgrade.submission import StudentCodeError, Submission
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(t.__name__ for t in expected)
+    return expected.__name__
+
+
+def call_student(submission: Submission, module: str, func: str, *args: object,
+                 timeout: float = 60.0, returns: type | tuple[type, ...] | None = None,
+                 **kwargs: object) -> object:
+    """`module.func(*args, **kwargs)` in the submission's worker. A raise, a hang, a crash
+    or a value of the wrong type fails the item as "<func>() failed: ..." naming the
+    student's function."""
+    try:
+        value = submission.call(module, func, *args, timeout=timeout, **kwargs)
+    except StudentCodeError as exc:
+        raise Fail(f"{func}() failed: {exc}") from None
+    if returns is not None and (not isinstance(value, returns) or
+                                (isinstance(value, bool) and bool not in _as_tuple(returns))):
+        raise Fail(f"{func}() must return a {_type_name(returns)}, got "
+                   f"{type(value).__name__}: {value!r:.200}")
+    return value
+
+
+def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
+
+
+def profile_view(settings: dict, profile: str, *keys: str, **extra: object) -> dict:
+    """The profile dict handed to a student's functions: the profile's name plus the named
+    settings (each lab's README documents the keys it hands out)."""
+    missing = [k for k in keys if k not in settings]
+    if missing:
+        raise KeyError(f"lab.toml's profile {profile!r} lacks {', '.join(missing)}")
+    return {"name": profile, **{k: settings[k] for k in keys}, **extra}
