@@ -1,4 +1,4 @@
-"""Measurement core: load generation, metric definitions, A/B comparison, progress."""
+"""Measurement core: load generation, metric definitions, A/B comparison."""
 
 from labgrade.bench.compare import Comparison, clear_of, compare
 from labgrade.bench.loadgen import LoadResult, Workload, run_load
