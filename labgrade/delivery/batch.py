@@ -28,12 +28,12 @@ import sys
 import tarfile
 import threading
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labgrade.delivery import DeliveryError
+from labgrade.labs import Lab, LabConfigError, load_lab
 
 GiB = 1 << 30
 STATUSES = ("passed", "partial", "failed", "error", "ungradable", "out_of_scope", "not_run")
@@ -87,23 +87,22 @@ def _g(value) -> str:
 
 
 # ------------------------------------------------------------------------ planning
-def lab_meta(course_root: Path, lab_id: str) -> dict:
-    path = course_root / "graders" / lab_id / "lab.toml"
-    if not path.is_file():
-        raise DeliveryError(f"no graders/{lab_id}/lab.toml under {course_root}")
+def lab_meta(course_root: Path, lab_id: str) -> Lab:
+    """The lab's graders/<id>/lab.toml, read by labgrade.labs (the one reader)."""
     try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise DeliveryError(f"{path}: {exc}") from None
+        return load_lab(Path(course_root), lab_id)
+    except LabConfigError as exc:
+        raise DeliveryError(str(exc)) from None
 
 
-def memory_estimate(meta: dict, profile: str) -> int:
-    """Peak memory of one grading run of this lab, in bytes."""
-    if isinstance(meta.get("memory_gib"), (int, float)):
-        return int(meta["memory_gib"] * GiB)
-    settings = meta.get("profiles", {}).get(profile, {})
-    if isinstance(settings.get("rss_budget_bytes"), (int, float)) and profile == "cpu":
-        return int(settings["rss_budget_bytes"])
+def memory_estimate(lab: Lab, profile: str) -> int:
+    """Peak memory of one grading run of this lab, in bytes: [resources] memory_gib, else
+    the cpu profile's rss_budget_bytes, else 1 GiB."""
+    if lab.resources.memory_gib is not None:
+        return int(lab.resources.memory_gib * GiB)
+    budget = lab.settings(profile).get("rss_budget_bytes")
+    if isinstance(budget, (int, float)) and profile == "cpu":
+        return int(budget)
     return DEFAULT_MEMORY
 
 
@@ -134,14 +133,14 @@ def default_jobs(plan: Plan, *, memory: int | None = None, cpus: int | None = No
 def make_plan(course_root: Path, lab_id: str, *, profile: str = "cpu",
               timeout: float | None = None, memory_gib: float | None = None,
               cpus: float | None = None, gpus: float | None = None) -> Plan:
-    meta = lab_meta(course_root, lab_id)
-    memory = int(memory_gib * GiB) if memory_gib else memory_estimate(meta, profile)
+    lab = lab_meta(course_root, lab_id)
+    memory = int(memory_gib * GiB) if memory_gib else memory_estimate(lab, profile)
     if cpus is None:
-        cpus = float(meta.get("cpus", 1))
+        cpus = lab.resources.cpus or 1.0
     if gpus is None:
         gpus = 1.0 if profile == "gpu" else 0.0
     if timeout is None:
-        timeout = float(meta.get("batch_timeout", 1800))
+        timeout = lab.resources.minutes * 60 if lab.resources.minutes else 1800.0
     return Plan(lab_id, Path(course_root).resolve(), profile, memory, cpus, gpus, timeout)
 
 
