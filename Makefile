@@ -1,13 +1,14 @@
 # make setup                      create .venv (idempotent, cached)
 # make grade LAB=lab_2_1          grade labs/lab_2_1 (MODE=solution|starter to check graders)
-# make test                       the project's own tests
+# make test                       the project's own tests (all of them: engines, servers, gradings)
+# make test-fast                  the tests that start no engine, server or grading (minutes)
 # make browser                    headless Chromium for the HTML report test (apt, idempotent)
 LAB ?= lab_2_1
 MODE ?=
 PROFILE ?= auto
 VENV ?= .venv
 
-.PHONY: setup grade test bench stability browser
+.PHONY: setup grade test test-fast bench stability browser
 setup:
 	@scripts/setup.sh
 
@@ -16,6 +17,10 @@ grade: setup
 
 test: setup browser
 	$(VENV)/bin/python -m pytest tests -p no:cacheprovider
+
+# slow tests are marked at collection (tests/conftest.py); a grading started here fails
+test-fast: setup
+	LABGRADE_FAST_LANE=1 $(VENV)/bin/python -m pytest tests -p no:cacheprovider -m "not slow"
 
 bench: setup
 	$(VENV)/bin/python benchmarks/grade_walltime.py --lab $(LAB)

@@ -3,6 +3,7 @@
     labgrade release <lab|all> --out DIR --graders-repo OWNER/NAME [...]
     labgrade gradescope <lab> --out FILE.zip [--profile cpu]
     labgrade batch SUBMISSIONS_DIR --lab ID [-j N] [--out DIR] [--ray [ADDRESS]]
+    labgrade overlay <lab> <wrong_name> --out DIR
 
 Grading itself is `pytest labs/<id> --grade` (see README.md); these commands package and
 scale it. Every command takes --root (the course repository; default: the nearest folder
@@ -98,6 +99,22 @@ def cmd_batch(args) -> int:
     return 1 if bad else 0
 
 
+# --------------------------------------------------------------------- overlay
+def cmd_overlay(args) -> int:
+    from labgrade.overlay import OverlayError, materialise, overlay
+    root = _course_root(args)
+    try:
+        item = overlay(root, args.lab, args.wrong_name)
+        out = materialise(item, Path(args.out))
+    except OverlayError as exc:
+        print(f"labgrade overlay: {exc}", file=sys.stderr)
+        return 2
+    changed = ", ".join(str(p) for p in item.changed_files())
+    print(f"{item.lab}/{item.name} -> {out}: solutions/{item.lab} with {changed} on top\n"
+          f"  grade it: pytest labs/{item.lab} --grade --submission {out}")
+    return 0
+
+
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labgrade", description=__doc__.splitlines()[0])
@@ -172,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on Ray: a cluster address, or none to start a local instance")
     common(p)
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("overlay", help="write out a known-wrong submission (an overlay)",
+                       description="fixtures/<lab>/<wrong_name>/ holds only the files it "
+                                   "changes; OUT gets solutions/<lab>/ with them on top, "
+                                   "ready for pytest labs/<lab> --grade --submission OUT.")
+    p.add_argument("lab")
+    p.add_argument("wrong_name", help="a folder of fixtures/<lab>/, e.g. wrong_kv_gqa")
+    p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    common(p)
+    p.set_defaults(func=cmd_overlay)
     return parser
 
 

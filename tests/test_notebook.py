@@ -7,20 +7,19 @@ drive it through the real Worker and through a full grading of the miniature lab
 from __future__ import annotations
 
 import ast
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import COURSE, run_grade
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat is in requirements/vllm-cpu.lock")
 
 from labgrade.notebook import NotebookError, convert  # noqa: E402
 from labgrade.submission import StudentCodeError, Worker  # noqa: E402
 
-COURSE = Path(__file__).parent / "data" / "course"
 SOLUTION = COURSE / "solutions" / "lab_9_9" / "mod.py"
 
 
@@ -77,14 +76,14 @@ def worker_call(tmp_path: Path, sub: Path, func: str, *args):
 
 
 def grade(tmp_path: Path, submission: Path, name: str) -> dict:
-    report = tmp_path / f"reports-{name}"
-    cmd = [sys.executable, "-m", "pytest", "labs/lab_9_9", "--grade", "--submission",
-           str(submission), "--profile", "cpu", "--report-dir", str(report)]
-    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
-    subprocess.run(cmd, cwd=COURSE, env=env, capture_output=True, text=True, timeout=300)
-    return json.loads((report / "lab_9_9" / "grade.json").read_text())
+    grade_json, _ = run_grade("lab_9_9", "--submission", str(submission), "--profile", "cpu",
+                              report_dir=tmp_path / f"reports-{name}", course=COURSE,
+                              timeout=300, env={"SELFTEST_CONFTEST_MARK":
+                                                str(tmp_path / "conftest-loaded")})
+    return grade_json
 
 
+@pytest.mark.slow
 def test_notebook_scores_like_the_py_file(tmp_path):
     nb_sub = tmp_path / "nb"
     make_notebook(nb_sub / "mod.ipynb", solution_cells())

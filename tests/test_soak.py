@@ -5,86 +5,120 @@ gradings interrupted while the vLLM engine and server start."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-COURSE = Path(__file__).parent / "data" / "course"
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import COURSE, ROOT, shm_segments_of, start_grading, tagged_processes
+
+SOAK_TAG = "LABGRADE_SOAK_TAG"  # in the environment of everything the soak's gradings start
 
 
-def _ours(tag: str) -> list[psutil.Process]:
-    """Processes carrying this soak's tag in their environment (inherited by everything the
-    grading runs start), so other work on the machine is never counted or touched."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("LABGRADE_SOAK_TAG") == tag:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
-def _our_shm() -> list[str]:
-    return [p for p in os.listdir("/dev/shm") if p.startswith("labgrade_")]
-
-
-def _listening_ports(procs: list[psutil.Process]) -> list[int]:
-    ports = []
+def _listening_ports(procs: list[psutil.Process]) -> set[int]:
+    ports = set()
     for proc in procs:
         try:
-            ports += [c.laddr.port for c in proc.net_connections() if c.status == "LISTEN"]
+            ports |= {c.laddr.port for c in proc.net_connections() if c.status == "LISTEN"}
         except psutil.Error:
             pass
     return ports
 
 
-def _run(cwd: Path, args: list[str], report_dir: Path, interrupt_after: float | None,
-         env: dict) -> dict:
-    cmd = [sys.executable, "-m", "pytest", *args, "--grade", "--report-dir", str(report_dir),
-           "-p", "no:cacheprovider"]
-    env = {**env, "SELFTEST_SLEEP": "20" if interrupt_after else "0"}
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    lab = args[0].split("/")[-1]
-    report = report_dir / lab / "grade.json"
-    if interrupt_after is not None:
-        deadline = time.monotonic() + 120
-        while not report.exists() and time.monotonic() < deadline:  # mid-run, not mid-startup
-            time.sleep(0.1)
-        time.sleep(interrupt_after)
-        proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=300)
-    return json.loads(report.read_text())
+class PortWatch(threading.Thread):
+    """Every port a process carrying the soak's tag listens on, sampled while the runs go."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(daemon=True)
+        self.tag, self.ports, self.done = tag, set(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            self.ports |= _listening_ports(tagged_processes(self.tag, SOAK_TAG))
+
+
+def soak_leftovers(tag: str, ports: set[int], pids: set[int]) -> list[str]:
+    """What the soak's runs left: processes carrying its tag, ports they listened on that
+    still listen, shm segments named after the gradings it started (never anyone else's)."""
+    left = [f"process {p.pid}: {' '.join(p.cmdline())[:200]}"
+            for p in tagged_processes(tag, SOAK_TAG)]
+    left += [f"port {c.laddr.port} still listening (pid {c.pid})"
+             for c in psutil.net_connections("tcp")
+             if c.status == "LISTEN" and c.laddr.port in ports]
+    left += [f"shm /dev/shm/{name}" for name in shm_segments_of(pids)]
+    return left
 
 
 @pytest.mark.slow
 def test_twenty_runs_leave_nothing_behind(tmp_path):
     tag = f"soak-{os.getpid()}-{time.time_ns()}"
-    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "mark"),
-           "LABGRADE_SOAK_TAG": tag}
+    env = {"SELFTEST_CONFTEST_MARK": str(tmp_path / "mark"), SOAK_TAG: tag}
     plan = []
     for i in range(18):
-        plan.append((COURSE, ["labs/lab_9_9", "--solution", "--profile", "cpu"],
-                     1.0 + (i % 3) if i % 2 else None))
-    plan.append((ROOT, ["labs/lab_2_1", "--solution", "--profile", "cpu"], 8.0))
-    plan.append((ROOT, ["labs/lab_2_1", "--solution", "--profile", "cpu"], 25.0))
-    interrupted = 0
-    for i, (cwd, args, interrupt_after) in enumerate(plan):
-        grade = _run(cwd, args, tmp_path / f"run{i}", interrupt_after, env)
-        assert grade["items"], "every run writes its report"
-        interrupted += bool(grade["interrupted"])
+        plan.append((COURSE, "lab_9_9", 1.0 + (i % 3) if i % 2 else None))
+    plan.append((ROOT, "lab_2_1", 8.0))
+    plan.append((ROOT, "lab_2_1", 25.0))
+    watch = PortWatch(tag)
+    watch.start()
+    interrupted, pids = 0, set()
+    try:
+        for i, (course, lab, interrupt_after) in enumerate(plan):
+            grading = start_grading(
+                lab, "--solution", "--profile", "cpu", report_dir=tmp_path / f"run{i}",
+                course=course, env={**env, "SELFTEST_SLEEP": "20" if interrupt_after else "0"})
+            pids.add(grading.proc.pid)
+            if interrupt_after is not None:
+                grading.wait_until_grading()  # mid-run, not mid-startup
+                time.sleep(interrupt_after)
+                grading.interrupt()
+            grade, _ = grading.finish(timeout=300)  # each run: nothing of it is left
+            assert grade["items"], "every run writes its report"
+            interrupted += bool(grade["interrupted"])
+    finally:
+        watch.done.set()
+        watch.join()
     assert interrupted >= 10
-    time.sleep(1.0)
-    leftovers = _ours(tag)
-    assert leftovers == [], [" ".join(p.cmdline()) for p in leftovers]
-    assert _listening_ports(leftovers) == []
-    assert _our_shm() == []
+    assert watch.ports, "no grader-owned service was ever seen listening: nothing was checked"
+    assert soak_leftovers(tag, watch.ports, pids) == []
+
+
+PLANTED = """
+import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_leftover_check_sees_what_it_must():
+    """The soak's final check fails on a process, a port and a segment of its own (and
+    counts nobody else's)."""
+    tag = f"soak-selftest-{os.getpid()}-{time.time_ns()}"
+    proc = subprocess.Popen([sys.executable, "-c", PLANTED], text=True,
+                            stdout=subprocess.PIPE, env={**os.environ, SOAK_TAG: tag})
+    segment = Path("/dev/shm") / f"labgrade_soaktest_{proc.pid}_x"
+    other = Path("/dev/shm") / f"labgrade_soaktest_{proc.pid + 1}_x"
+    try:
+        port = int(proc.stdout.readline())
+        segment.write_bytes(b"")
+        other.write_bytes(b"")
+        left = soak_leftovers(tag, {port}, {proc.pid})
+        assert len(left) == 3, left
+        assert any(f"port {port}" in x for x in left) and any(segment.name in x for x in left)
+        assert not any(other.name in x for x in left)
+    finally:
+        proc.kill()
+        proc.wait()
+        segment.unlink(missing_ok=True)
+        other.unlink(missing_ok=True)
+    deadline = time.monotonic() + 10
+    while soak_leftovers(tag, {port}, {proc.pid}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert soak_leftovers(tag, {port}, {proc.pid}) == []
