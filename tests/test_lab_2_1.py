@@ -12,6 +12,10 @@ from conftest import ROOT, items_by_name
 
 pytestmark = pytest.mark.slow
 WRONG = ROOT / "fixtures" / "lab_2_1"
+# item -> measurement scored on a curve (report.html plots it against `curve:<key>`)
+CURVE_ITEMS = {"test_continuous_batching_speedup": "speedup"}
+# item -> limit checked (report.html plots it against `limit:<key>`)
+LIMIT_ITEMS = {"test_engine_within_memory_budget": "worker_rss_bytes"}
 
 # fixture -> (-k selection, items that must fail, items that must still pass)
 KNOWN_WRONG = {
@@ -20,6 +24,9 @@ KNOWN_WRONG = {
     "wrong_dtype": ("builds_from_your_arguments", ["test_engine_builds_from_your_arguments"], []),
     "wrong_order": ("in_order or greedy", ["test_one_output_per_prompt_in_order"],
                     ["test_greedy_matches_reference"]),
+    # one output per distinct prompt: the hidden batch repeats a prompt
+    "wrong_dedup": ("in_order or max_tokens", ["test_one_output_per_prompt_in_order"],
+                    ["test_max_tokens[3]", "test_max_tokens[20]"]),
     "wrong_max_tokens": ("max_tokens", ["test_max_tokens[3]", "test_max_tokens[20]"], []),
     "wrong_stop": ("stop_strings or greedy", ["test_stop_strings"],
                    ["test_greedy_matches_reference"]),
@@ -36,6 +43,8 @@ KNOWN_WRONG = {
     "wrong_chat_template": ("server_chat or server_health", ["test_server_chat_completions"],
                             ["test_server_health"]),
 }
+# fixture -> (item, words its message must contain)
+MESSAGES = {"wrong_dedup": ("test_one_output_per_prompt_in_order", "appears twice")}
 
 
 def test_solution_gets_full_marks(grade_lab):
@@ -50,6 +59,13 @@ def test_solution_gets_full_marks(grade_lab):
     payload = json.loads(base64.b64decode(line.split(": ", 1)[1]))
     assert sum(t["score"] for t in payload["tests"]) == grade["score"]
     assert payload["max_score"] == 100 and payload["status"] == "pass"
+    items = items_by_name(grade)
+    for name, key in CURVE_ITEMS.items():
+        curve = items[name]["measured"].get(f"curve:{key}")
+        assert curve and curve["zero_at"] < curve["full_at"], (name, items[name]["measured"])
+        assert key in items[name]["measured"]
+    for name, key in LIMIT_ITEMS.items():
+        assert "max" in items[name]["measured"].get(f"limit:{key}", {}), (name, items[name])
 
 
 def test_starter_scores_zero(grade_lab):
@@ -71,3 +87,6 @@ def test_known_wrong_submission_loses_its_item(grade_lab, fixture):
         assert items[name]["message"], "a failed item must say why"
     for name in must_pass:
         assert items[name]["status"] == "passed", (name, items[name])
+    if fixture in MESSAGES:
+        name, words = MESSAGES[fixture]
+        assert words in items[name]["message"], items[name]["message"]

@@ -4,15 +4,9 @@ import httpx
 import pytest
 
 from labgrade import Fail
+from labgrade.kit import openai_client
 
 from .prompts import LONG_PROMPT, SINGLE
-
-
-def _client(server):
-    import openai
-
-    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0,
-                         timeout=60)
 
 
 @pytest.mark.points(5)
@@ -27,7 +21,7 @@ def test_server_health(student_server, score):
 @pytest.mark.points(5)
 def test_server_lists_the_model(student_server, settings):
     server = student_server.require()
-    models = _client(server).models.list().data
+    models = openai_client(server.base_url).models.list().data
     ids = [m.id for m in models]
     name = settings["served_model_name"]
     if name not in ids:
@@ -43,7 +37,7 @@ def test_server_lists_the_model(student_server, settings):
 @pytest.mark.points(10)
 def test_server_completions(student_server, settings, reference):
     server = student_server.require()
-    client = _client(server)
+    client = openai_client(server.base_url)
     name = settings["served_model_name"]
     import openai
 
@@ -71,7 +65,7 @@ def test_server_completions(student_server, settings, reference):
 @pytest.mark.points(10)
 def test_server_chat_completions(student_server, settings, model):
     server = student_server.require()
-    client = _client(server)
+    client = openai_client(server.base_url)
     name = settings["served_model_name"]
     messages = [{"role": "system", "content": "Answer briefly."},
                 {"role": "user", "content": "What does the cache keep?"}]

@@ -4,19 +4,9 @@ import httpx
 import pytest
 
 from labgrade import Fail
+from labgrade.kit import first_difference, openai_client
 
 from . import prompts
-
-
-def _client(app_url: str):
-    import openai
-
-    return openai.OpenAI(base_url=f"{app_url}/v1", api_key="unused", max_retries=0, timeout=60)
-
-
-def _first_difference(got: str, want: str) -> str:
-    at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-    return f"expected {want!r}, got {got!r} (first difference at character {at})"
 
 
 @pytest.mark.points(5)
@@ -36,7 +26,7 @@ def test_health(student_app, score):
 def test_completions(app_url, settings, expected):
     import openai
 
-    client = _client(app_url)
+    client = openai_client(app_url)
     name = settings["served_model_name"]
     for prompt in prompts.COMPLETION:
         max_tokens = prompts.COMPLETION_MAX_TOKENS
@@ -52,18 +42,21 @@ def test_completions(app_url, settings, expected):
         if text != want:
             raise Fail(f"/v1/completions for {prompt!r} with temperature=0 and max_tokens="
                        f"{max_tokens} differs from vLLM's own greedy output: "
-                       f"{_first_difference(text, want)}. Pass the request's sampling "
+                       f"{first_difference(text, want)}. Pass the request's sampling "
                        "settings to SamplingParams and return the generated text.")
         usage = response.usage
         if usage is None:
             raise Fail("/v1/completions must report usage (prompt_tokens, completion_tokens, "
                        "total_tokens)")
         want_prompt = expected.prompt_tokens(prompt)
-        if usage.prompt_tokens != want_prompt or not 0 < usage.completion_tokens <= max_tokens \
+        want_completion = expected.completion_tokens(prompt, max_tokens)
+        if usage.prompt_tokens != want_prompt or usage.completion_tokens != want_completion \
                 or usage.total_tokens != usage.prompt_tokens + usage.completion_tokens:
-            raise Fail(f"usage is {usage.model_dump()}; expected prompt_tokens={want_prompt}, "
-                       f"0 < completion_tokens <= {max_tokens}, and total_tokens their sum. "
-                       "Count the token ids of the engine's output.")
+            raise Fail(f"usage is {usage.model_dump()}; for this answer the engine counted "
+                       f"prompt_tokens={want_prompt} and completion_tokens={want_completion}, "
+                       "and total_tokens is their sum. Count the token ids of the engine's "
+                       "output (prompt_token_ids, outputs[0].token_ids), not words or "
+                       "characters.")
         if response.choices[0].finish_reason not in ("length", "stop"):
             raise Fail(f"finish_reason is {response.choices[0].finish_reason!r}; expected "
                        "'length' or 'stop' (the engine's finish_reason)")
@@ -76,7 +69,7 @@ def test_completions(app_url, settings, expected):
 def test_chat_completions(app_url, settings, expected):
     import openai
 
-    client = _client(app_url)
+    client = openai_client(app_url)
     max_tokens = prompts.CHAT_MAX_TOKENS
     try:
         response = client.chat.completions.create(model=settings["served_model_name"],
@@ -99,6 +92,6 @@ def test_chat_completions(app_url, settings, expected):
     want = expected.greedy(prompt, max_tokens)
     if message.content != want:
         raise Fail("the chat reply with temperature=0 differs from vLLM's greedy output for the "
-                   f"templated prompt: {_first_difference(message.content, want)}")
+                   f"templated prompt: {first_difference(message.content, want)}")
     if response.object != "chat.completion":
         raise Fail(f"'object' is {response.object!r}; OpenAI's chat uses 'chat.completion'")

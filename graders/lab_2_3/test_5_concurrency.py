@@ -32,7 +32,8 @@ def test_requests_overlap(load_run, settings, score):
                   speedup=round(speedup, 2), solo_s=round(best.solo.e2e, 3),
                   makespan_s=round(best.makespan(), 3),
                   last_first_token_s=round(best.last_first_token(), 3),
-                  first_finish_s=round(best.first_finish(), 3))
+                  first_finish_s=round(best.first_finish(), 3),
+                  **{"limit:speedup": {"min": settings["overlap_min_speedup"]}})
     if together < 2:
         raise Fail(f"{n} streams were sent at once, but no stream got its first token before "
                    f"the first one had finished ({best.first_finish():.2f} s; the last first "
@@ -59,7 +60,8 @@ def test_health_responsive_under_load(load_run, settings, score):
     e2e, limit = best.median_e2e(), best.health_limit(settings)
     score.measure(health_median_s=round(median, 4), health_max_s=round(worst, 4),
                   health_polls=len(polls.latencies), stream_median_e2e_s=round(e2e, 3),
-                  health_limit_s=round(limit, 4), rounds=len(run.rounds))
+                  health_limit_s=round(limit, 4), rounds=len(run.rounds),
+                  **{"limit:health_median_s": {"max": round(limit, 4)}})
     if median > limit:
         raise Fail(f"while {len(best.streams)} streams ran (median {e2e:.2f} s each), GET "
                    f"/health took {median * 1000:.0f} ms at the median (at most "
@@ -86,7 +88,9 @@ def _abort_item(app_url: str, settings: dict, score, *, streaming: bool) -> None
                    "could disconnect; it must take longer than that (is max_tokens honoured?)")
     score.measure(tokens_after_disconnect=run.generated, max_tokens=run.max_tokens,
                   disconnect_after_s=round(run.cut_after, 3),
-                  engine_idle_after_s=round(run.settled_after, 3))
+                  engine_idle_after_s=round(run.settled_after, 3),
+                  **{"limit:tokens_after_disconnect": {
+                      "max": settings["abort_max_fraction"] * run.max_tokens}})
     if not run.settled:
         raise Fail(f"after the client of a {kind} request disconnected, the engine was still "
                    f"busy {settings['abort_settle_timeout_s']} s later")

@@ -84,7 +84,8 @@ class ReferenceEngine:
         self.start_seconds = 0.0  # 0 while every answer came from the cache
         self._lock = threading.Lock()
         self._cache_dir = tinymodels.cache_root() / "reference"
-        self._key_base = json.dumps({"model": _model_digest(model), "vllm": vllm_version(),
+        self._key_base = json.dumps({"answers": "completions/1",  # the cached format
+                                     "model": _model_digest(model), "vllm": vllm_version(),
                                      "profile": profile, "kwargs": {
                                          k: v for k, v in self.kwargs.items() if k != "model"}},
                                     sort_keys=True)
@@ -104,6 +105,13 @@ class ReferenceEngine:
 
     def greedy(self, prompts: Sequence[str], max_tokens: int,
                stop: Sequence[str] | None = None) -> list[str]:
+        """The engine's greedy text for each prompt."""
+        return [c["text"] for c in self.completions(prompts, max_tokens, stop)]
+
+    def completions(self, prompts: Sequence[str], max_tokens: int,
+                    stop: Sequence[str] | None = None) -> list[dict]:
+        """Greedy answers as the engine counted them: per prompt `text`,
+        `completion_tokens` (generated token ids) and `finish_reason`."""
         request = {"prompts": list(prompts), "max_tokens": max_tokens,
                    "stop": list(stop) if stop else None}
         key = hashlib.sha256((self._key_base + json.dumps(request, sort_keys=True)).encode())
@@ -111,9 +119,10 @@ class ReferenceEngine:
         if path.exists():
             return json.loads(path.read_text())
         with self._lock:
-            outputs = self._engine().call("labgrade.probes.vllm_offline", "greedy_generate",
-                                          {"$ref": "llm"}, request["prompts"], max_tokens,
-                                          request["stop"], timeout=300).value
+            outputs = self._engine().call("labgrade.probes.vllm_reference",
+                                          "greedy_completions", {"$ref": "llm"},
+                                          request["prompts"], max_tokens, request["stop"],
+                                          timeout=300).value
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(outputs))
