@@ -3,7 +3,8 @@
 The server tests need `.venv-triton` (created by `make setup`, or
 scripts/setup-triton-env.sh) and skip with that hint when it is absent. One module-scoped
 server serves most of them; the shutdown test starts its own. The pure parts (error
-explanations, metrics parsing, the Docker request builder) are tested without a server.
+explanations, the Docker request builder) are tested without a server; the metrics
+page is read by labgrade.runtime.prom (tests/test_prom.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import numpy as np
 import pytest
 
 from labgrade.runtime.process import ServiceError
+from labgrade.runtime.prom import MetricMissing
 from labgrade.runtime.triton import (
-    Metrics,
     ModelLoadError,
     TritonError,
     TritonServer,
@@ -27,11 +28,10 @@ from labgrade.runtime.triton import (
     parse_model_config,
     process_group_pids,
     relevant_log_lines,
-    sample_value,
     shm_segments,
     triton_available,
 )
-from labgrade.runtime.triton_docker import (
+from labgrade.runtime.triton.container import (
     DEFAULT_IMAGE,
     HostPorts,
     container_request,
@@ -301,9 +301,8 @@ class TestEmbeddedServer:
         assert metrics.value("nv_inference_count", model="add") == before + 6  # batch of 2, x3
         assert metrics.value("nv_inference_exec_count", model="add", version="1") >= 3
         assert metrics.value("nv_inference_request_success", model="add") >= 3
-        assert sample_value(metrics.families, "nv_inference_count", {"model": "add"}) == before + 6
         assert metrics.value("nv_cpu_utilization") >= 0
-        with pytest.raises(KeyError, match="present"):
+        with pytest.raises(MetricMissing, match="present"):
             metrics.value("nv_inference_count", model="nope")
         stats = server.statistics("add")["model_stats"][0]
         assert stats["name"] == "add"
@@ -406,34 +405,6 @@ def test_explain_config_parse_failure_from_log():
         'm/config.pbtxt line 3, column 57: Expected ",", found "}".']
     assert "/tmp/repo" not in text
     assert relevant_log_lines(POLL_LOG, "other") == []  # info lines are not errors
-
-
-METRICS_TEXT = """\
-# HELP nv_inference_count Number of inferences performed
-# TYPE nv_inference_count counter
-nv_inference_count{model="a",version="1"} 8
-nv_inference_count{model="a",version="2"} 2
-nv_inference_count{model="b",version="1"} 5
-# HELP nv_inference_pending_request_count Instantaneous number of pending requests
-# TYPE nv_inference_pending_request_count gauge
-nv_inference_pending_request_count{model="a",version="1"} 0
-# TYPE nv_cpu_utilization gauge
-nv_cpu_utilization 0.25
-"""
-
-
-def test_metrics_value_uses_wire_names_and_sums_labels():
-    metrics = Metrics(METRICS_TEXT)
-    assert metrics.value("nv_inference_count", model="a") == 10
-    assert metrics.value("nv_inference_count", model="a", version="2") == 2
-    assert metrics.value("nv_inference_count_total", model="b") == 5  # parser's own name
-    assert metrics.value("nv_inference_count") == 15
-    assert metrics.value("nv_cpu_utilization") == 0.25
-    assert metrics.value("nv_inference_count", model="c", default=0.0) == 0.0
-    with pytest.raises(KeyError, match="no metric"):
-        metrics.value("nv_no_such_metric")
-    assert sample_value(metrics.families, "nv_inference_count", {"version": "1"}) == 13
-    assert sample_value(metrics.families, "nv_inference_count", {"model": "z"}) is None
 
 
 def test_model_config_text_becomes_json():
