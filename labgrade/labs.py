@@ -32,6 +32,7 @@ A mistake is a LabConfigError that names the file and the key.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import re
@@ -118,7 +119,7 @@ class Lab:
             table: dict = {}
             hub: Mapping = {}
         else:
-            table = dict(found.settings)
+            table = copy.deepcopy(dict(found.settings))  # a grader may change its copy
             if found.not_graded:
                 table["not_graded"] = dict(found.not_graded)
             hub = found.hub
@@ -126,7 +127,7 @@ class Lab:
             if not hub:
                 raise LabConfigError(f"{self.id}: the {profile} profile names no hub models "
                                      f"([profiles.{profile}.hub] in graders/{self.id}/lab.toml)")
-            table.update(hub)
+            table.update(copy.deepcopy(dict(hub)))
         return table
 
 
@@ -243,8 +244,8 @@ class _Reader:
                                  f"{' -> '.join(chain + (name, parent))}")
             inherited = self._resolve(parent, tables, resolved, chain + (name,))
             base = dict(inherited.settings)
-            base.update({k: v for k, v in (("not_graded", inherited.not_graded),
-                                           ("hub", inherited.hub)) if v})
+            base.update({k: dict(v) for k, v in (("not_graded", inherited.not_graded),
+                                                 ("hub", inherited.hub)) if v})
         base.update(own)
         hub = dict(self.table(f"profiles.{name}.hub", base.pop("hub", {})))
         if "extends" in hub:

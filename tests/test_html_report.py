@@ -22,22 +22,41 @@ from labgrade.scoring import ItemResult, LabResult, Status
 
 COURSE = Path(__file__).parent / "data" / "course"
 
-# extra items for a copy of lab_9_9: thresholds supplied by the grader (both conventions)
+# extra items for a copy of lab_9_9: thresholds recorded by the grader (the kit's score_curve,
+# a Comparison through score_curve, a limit), a hidden curve item, and a value whose threshold
+# sits only in lab.toml (never plotted: the report reads the result alone)
 PLOT_ITEMS = '''
 import pytest
-from labgrade import curve
+from labgrade.bench.compare import Comparison
+from labgrade.kit import score_curve
 
 
 @pytest.mark.points(10)
 def test_zz_speedup_curve(score):
-    speedup = 3.2
-    score.measure(speedup=speedup, **{"curve:speedup": {"zero_at": 2.0, "full_at": 5.0}})
-    score.set(curve(speedup, zero_at=2.0, full_at=5.0), f"speed-up {speedup}x")
+    score_curve(score, "speedup", 3.2, zero_at=2.0, full_at=5.0, message="speed-up 3.2x")
+
+
+@pytest.mark.points(10)
+def test_zz_compared_curve(score):
+    rounds = Comparison(ratios=(1.2, 1.25, 1.3), baseline=(1.0,) * 3, candidate=(0.8,) * 3)
+    score_curve(score, "ngram_speedup", rounds, zero_at=1.1, full_at=1.3,
+                message="n-gram speed-up")
 
 
 @pytest.mark.points(4)
 def test_zz_memory_limit(score):
-    score.measure(rss_bytes=1.5e9, rss_bytes_max=3e9, note="fits")
+    score.measure(rss_bytes=1.5e9, note="fits", **{"limit:rss_bytes": {"max": 3e9}})
+
+
+@pytest.mark.points(2)
+@pytest.mark.visibility("hidden")
+def test_zz_hidden_curve(score):
+    score_curve(score, "secret_ratio", 2.0, zero_at=1.0, full_at=3.0, message="secret")
+
+
+@pytest.mark.points(2)
+def test_zz_threshold_only_in_settings(score, settings):
+    score.measure(factor_ratio=settings["factor"] / 2)
 '''
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -70,6 +89,10 @@ def graded(tmp_path_factory) -> Path:
     course = tmp / "course"
     shutil.copytree(COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
     (course / "graders" / "lab_9_9" / "test_zz_plots.py").write_text(PLOT_ITEMS)
+    toml = course / "graders" / "lab_9_9" / "lab.toml"
+    toml.write_text(toml.read_text().replace(
+        "[profiles.cpu]\n", "[profiles.cpu]\nfactor_ratio_zero_at = 1.0\n"
+                             "factor_ratio_full_at = 2.0\n", 1))
     env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp / "conftest-loaded")}
     subprocess.run([sys.executable, "-m", "pytest", "labs/lab_9_9", "--grade", "--solution",
                     "--profile", "cpu", "--report-dir", str(tmp / "reports")],
@@ -87,6 +110,7 @@ class Page(HTMLParser):
         self.fields: dict[str, str] = {}
         self.items: dict[str, dict] = {}
         self.measures: list[dict] = []
+        self.plots: list[dict] = []  # <svg data-plot=...>: one per plotted threshold
         self._stack: list[tuple[str, dict]] = []
         self._row: dict | None = None
         self._cell = -1
@@ -106,6 +130,8 @@ class Page(HTMLParser):
             self._row["cells"].append("")
         if "measure" in (a.get("class") or "").split():
             self.measures.append(a)
+        if tag == "svg" and "data-plot" in a:
+            self.plots.append(a)
 
     def handle_endtag(self, tag):
         if tag == "tr":
@@ -163,34 +189,78 @@ def test_report_written_beside_the_others_and_self_contained(graded):
     grade = json.loads((graded / "grade.json").read_text())
     check_page_matches_grade(page, grade)
     kinds = {m["data-key"]: m.get("data-kind") for m in page.measures}
-    assert kinds["speedup"] == "curve" and kinds["rss_bytes"] == "max"
+    assert kinds["speedup"] == "curve" and kinds["ngram_speedup"] == "curve"
+    assert kinds["rss_bytes"] == "max"
     assert kinds.get("note") is None  # a value without a threshold is listed, not plotted
-    assert text.count("<svg") >= 3
+    # lab.toml holds factor_ratio_zero_at/_full_at, but the report reads the result alone
+    assert kinds["factor_ratio"] is None
+    assert text.count("<svg") >= 4
 
 
-def test_settings_thresholds_and_visibility(tmp_path):
-    """Thresholds from lab.toml (found beside the submission) and hidden items' details."""
-    lab = tmp_path / "course" / "graders" / "lab_7_7"
-    lab.mkdir(parents=True)
-    (lab / "lab.toml").write_text('title = "seven"\n[profiles.cpu]\nspeedup_zero_at = 2.0\n'
-                                  'speedup_full_at = 5.0\nlatency_ms_max = 250\n')
+def curve_measurements(grade: dict) -> set[tuple[str, str]]:
+    """(item, key) of each `curve:<key>` a visible item recorded beside a number."""
+    return {(item["name"], key.removeprefix("curve:")) for item in grade["items"]
+            if item["visibility"] == "visible" for key in item["measured"]
+            if key.startswith("curve:")
+            and isinstance(item["measured"].get(key.removeprefix("curve:")), (int, float))}
+
+
+def test_every_curve_item_is_plotted(graded):
+    """Each `curve:<key>` an item records (the kit's score_curve) is one curve plot on the
+    page, at the recorded thresholds; hidden items are not plotted."""
+    grade = json.loads((graded / "grade.json").read_text())
+    page = parse((graded / "report.html").read_text())
+    plotted = [(p["data-item"], p["data-key"]) for p in page.plots if p["data-plot"] == "curve"]
+    expected = curve_measurements(grade)
+    assert expected == {("test_zz_speedup_curve", "speedup"),
+                        ("test_zz_compared_curve", "ngram_speedup")}
+    assert sorted(plotted) == sorted(expected)  # each once
+    curves = {(m["data-key"]): m for m in page.measures if m.get("data-kind") == "curve"}
+    for item in grade["items"]:
+        for key, value in item["measured"].items():
+            if key.startswith("curve:") and item["visibility"] == "visible":
+                shown = curves[key.removeprefix("curve:")]
+                assert float(shown["data-zero-at"]) == value["zero_at"]
+                assert float(shown["data-full-at"]) == value["full_at"]
+    hidden = {i["name"] for i in grade["items"] if i["visibility"] != "visible"}
+    assert "test_zz_hidden_curve" in hidden
+    assert not any(p["data-item"] in hidden for p in page.plots)
+
+
+def test_thresholds_come_from_the_result_only(tmp_path, monkeypatch):
+    """A lab.toml beside the submission and in the working directory is never read: only
+    the item's own `curve:`/`limit:` measurements are plotted."""
+    for base in (tmp_path / "course", tmp_path):
+        lab = base / "graders" / "lab_7_7"
+        lab.mkdir(parents=True, exist_ok=True)
+        (lab / "lab.toml").write_text('id = "lab_7_7"\ntitle = "seven"\nfiles = ["x.py"]\n'
+                                      '[profiles.cpu]\nlatency_ms_max = 250\n'
+                                      'speedup_zero_at = 7.0\nspeedup_full_at = 9.0\n')
+    monkeypatch.chdir(tmp_path)
     sub = tmp_path / "course" / "solutions" / "lab_7_7"
     sub.mkdir(parents=True)
     items = (
         ItemResult("a", "test_speed", Status.PARTIAL, 4.0, 10.0, "4x",
-                   measured={"speedup": 4.0, "leaderboard:speed": 4.0}),
+                   measured={"speedup": 4.0, "curve:speedup": {"zero_at": 2.0, "full_at": 5.0},
+                             "leaderboard:speed": 4.0}),
         ItemResult("b", "test_latency", Status.FAILED, 0.0, 5.0, "too slow",
-                   measured={"latency_ms": 300}),
+                   measured={"latency_ms": 300, "rss_bytes": 2e9,
+                             "limit:rss_bytes": {"min": 1e9}}),
         ItemResult("c", "test_secret", Status.FAILED, 0.0, 5.0, "hidden detail here",
-                   visibility="hidden", measured={"speedup": 9.0}),
+                   visibility="hidden", measured={"speedup": 9.0,
+                                                  "curve:speedup": {"zero_at": 2, "full_at": 5}}),
     )
     result = LabResult("lab_7_7", "cpu", "solution", str(sub), items, time.time() - 3,
                        time.time())
     text = html_report.render(result)
     page = parse(text)
-    measures = {(m["data-key"], m.get("data-kind")) for m in page.measures}
-    assert ("speedup", "curve") in measures and ("latency_ms", "max") in measures
-    assert "lab settings" in text and "seven" in text
+    plots = {(p["data-item"], p["data-key"], p["data-plot"]) for p in page.plots}
+    assert plots == {("test_speed", "speedup", "curve"), ("test_latency", "rss_bytes", "min")}
+    speed = next(m for m in page.measures if m["data-key"] == "speedup")
+    assert float(speed["data-zero-at"]) == 2.0 and float(speed["data-full-at"]) == 5.0
+    latency = next(m for m in page.measures if m["data-key"] == "latency_ms")
+    assert latency.get("data-kind") is None  # lab.toml's latency_ms_max is not read
+    assert "seven" not in text
     assert "hidden detail here" not in text  # hidden items: score only, no details
     assert 'data-item="test_secret"' not in text
     assert page.items["test_secret"]["data-score"] == "0.0"

@@ -2,32 +2,26 @@
 network): the score, a breakdown by item, and plots of each measured value against its
 threshold.
 
-Where thresholds come from, first match wins, per measured key `k` of an item:
-1. the item's own `measured` dict: `"curve:k": {"zero_at": a, "full_at": b}` (the scoring
-   curve), `"limit:k": {"max": x}` or `{"min": x}`; or sibling keys `k_zero_at` + `k_full_at`,
-   `k_max`, `k_min`, `k_budget` (a max);
-2. the lab's settings for the graded profile (`graders/<id>/lab.toml`, found beside the
-   submission or the working directory): `k_zero_at` + `k_full_at`, `k_max`, `k_min`.
-Values without a threshold are listed in a table. Items that are not `visible` show their
-score only (Gradescope's visibility levels).
+It reads the finished LabResult and nothing else. Thresholds are what the grader recorded
+with a measured key `k` of an item: `"curve:k": {"zero_at": a, "full_at": b}` (the scoring
+curve; the kit's score_curve records it) or `"limit:k": {"max": x}` / `{"min": x}`. Each
+plot is an `<svg data-plot="curve|max|min" data-item=... data-key=...>`, so tests can count
+them. Values without a threshold are listed in a table. Items that are not `visible` show
+their score only (Gradescope's visibility levels).
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import math
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from labgrade.scoring import ItemResult, LabResult, Status
 
 _COLORS = {Status.PASSED: "#1a7f37", Status.PARTIAL: "#bf8700", Status.FAILED: "#cf222e",
            Status.ERROR: "#8250df", Status.UNGRADABLE: "#6e7781", Status.OUT_OF_SCOPE: "#afb8c1",
            Status.NOT_RUN: "#57606a"}
-_THRESHOLD_SUFFIXES = ("_zero_at", "_full_at", "_max", "_min", "_budget")
 _PREFIXES = ("curve:", "limit:", "leaderboard:")
 
 
@@ -47,52 +41,34 @@ class Threshold:
     zero_at: float = math.nan  # curve
     full_at: float = math.nan  # curve
     limit: float = math.nan    # max / min
-    source: str = ""           # "grader" | "lab settings"
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _threshold_from(values: dict, key: str, source: str) -> Threshold | None:
-    curve = values.get(f"curve:{key}")
+def _threshold(measured: dict, key: str) -> Threshold | None:
+    curve = measured.get(f"curve:{key}")
     if isinstance(curve, dict) and _is_number(curve.get("zero_at")) and _is_number(curve.get("full_at")):
-        return Threshold("curve", float(curve["zero_at"]), float(curve["full_at"]), source=source)
-    if isinstance(curve, (list, tuple)) and len(curve) == 2 and all(map(_is_number, curve)):
-        return Threshold("curve", float(curve[0]), float(curve[1]), source=source)
-    limit = values.get(f"limit:{key}")
+        return Threshold("curve", float(curve["zero_at"]), float(curve["full_at"]))
+    limit = measured.get(f"limit:{key}")
     if isinstance(limit, dict):
         for kind in ("max", "min"):
             if _is_number(limit.get(kind)):
-                return Threshold(kind, limit=float(limit[kind]), source=source)
-    zero, full = values.get(f"{key}_zero_at"), values.get(f"{key}_full_at")
-    if _is_number(zero) and _is_number(full):
-        return Threshold("curve", float(zero), float(full), source=source)
-    for suffix, kind in (("_max", "max"), ("_budget", "max"), ("_min", "min")):
-        if _is_number(values.get(key + suffix)):
-            return Threshold(kind, limit=float(values[key + suffix]), source=source)
+                return Threshold(kind, limit=float(limit[kind]))
     return None
 
 
 def measured_values(item: ItemResult) -> dict[str, object]:
     """The item's own measurements, without threshold and leaderboard annotations."""
-    out = {}
-    for key, value in item.measured.items():
-        if key.startswith(_PREFIXES):
-            continue
-        if any(key.endswith(s) and key[: -len(s)] in item.measured for s in _THRESHOLD_SUFFIXES):
-            continue
-        out[key] = value
-    return out
+    return {k: v for k, v in item.measured.items() if not k.startswith(_PREFIXES)}
 
 
-def thresholds(item: ItemResult, settings: dict) -> dict[str, Threshold]:
+def thresholds(item: ItemResult) -> dict[str, Threshold]:
+    """The recorded threshold of each numeric measurement that has one."""
     found = {}
     for key, value in measured_values(item).items():
-        if not _is_number(value):
-            continue
-        threshold = (_threshold_from(item.measured, key, "grader")
-                     or _threshold_from(settings, key, "lab settings"))
+        threshold = _threshold(item.measured, key) if _is_number(value) else None
         if threshold is not None:
             found[key] = threshold
     return found
@@ -104,32 +80,14 @@ def curve_fraction(value: float, t: Threshold) -> float:
     return min(1.0, max(0.0, (value - t.zero_at) / (t.full_at - t.zero_at)))
 
 
-# ------------------------------------------------------------------ lab metadata
-@functools.lru_cache(maxsize=64)
-def _lab_meta_at(lab_toml: str) -> dict:
-    try:
-        return tomllib.loads(Path(lab_toml).read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def lab_meta(result: LabResult) -> dict:
-    """graders/<id>/lab.toml of the graded lab, looked up beside the submission and the
-    working directory ({} when not found: the report then uses the grader's annotations)."""
-    starts = []
-    if result.submission:
-        starts.append(Path(result.submission))
-    starts.append(Path.cwd())
-    for start in starts:
-        for base in (start, *start.parents):
-            candidate = base / "graders" / result.lab_id / "lab.toml"
-            if candidate.is_file():
-                return _lab_meta_at(str(candidate.resolve()))
-    return {}
-
-
 # ----------------------------------------------------------------------- SVG
-def _svg_curve(value: float, t: Threshold, awarded: float | None) -> str:
+def _plot_tag(w: int, h: int, kind: str, item: str, key: str) -> str:
+    return (f'<svg class="plot" data-plot="{kind}" data-item="{esc(item)}" '
+            f'data-key="{esc(key)}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+            f'xmlns="http://www.w3.org/2000/svg">')
+
+
+def _svg_curve(value: float, t: Threshold, awarded: float | None, item: str, key: str) -> str:
     """The scoring curve (fraction of points vs measured value) with the measurement."""
     w, h, left, right, top, bottom = 420, 210, 46, 16, 14, 38
     lo, hi = min(t.zero_at, t.full_at, value), max(t.zero_at, t.full_at, value)
@@ -150,8 +108,7 @@ def _svg_curve(value: float, t: Threshold, awarded: float | None) -> str:
     path = " ".join(f"{sx(x):.1f},{sy(f):.1f}" for x, f in points)
     fraction = curve_fraction(value, t)
     parts = [
-        f'<svg class="plot" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg">',
+        _plot_tag(w, h, "curve", item, key),
         f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{h - top - bottom}" '
         f'fill="#f6f8fa" stroke="#d0d7de"/>',
     ]
@@ -181,7 +138,7 @@ def _svg_curve(value: float, t: Threshold, awarded: float | None) -> str:
     return "".join(parts)
 
 
-def _svg_limit(value: float, t: Threshold) -> str:
+def _svg_limit(value: float, t: Threshold, item: str, key: str) -> str:
     """A bar for the measured value against a maximum (or minimum) line."""
     w, h, left, right = 420, 64, 10, 16
     top = max(value, t.limit, 0.0) * 1.15 or 1.0
@@ -194,8 +151,7 @@ def _svg_limit(value: float, t: Threshold) -> str:
     color = "#1a7f37" if ok else "#cf222e"
     word = "max" if t.kind == "max" else "min"
     return (
-        f'<svg class="plot" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg">'
+        _plot_tag(w, h, t.kind, item, key) +
         f'<rect x="{left}" y="14" width="{w - left - right}" height="22" fill="#f6f8fa" '
         f'stroke="#d0d7de"/>'
         f'<rect x="{sx(min(0.0, value)):.1f}" y="16" width="{abs(sx(value) - sx(0.0)):.1f}" '
@@ -279,10 +235,9 @@ def _format_value(value: object, key: str = "") -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
-def render(result: LabResult, meta: dict | None = None) -> str:
-    meta = lab_meta(result) if meta is None else meta
-    settings = dict(meta.get("profiles", {}).get(result.profile, {}))
-    title = meta.get("title") or ""
+def render(result: LabResult) -> str:
+    # LabResult does not carry the lab's title yet (requested); the page then shows the id
+    title = getattr(result, "title", "")
     pct = (result.score / result.max_score * 100) if result.max_score else 0.0
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -334,7 +289,7 @@ def render(result: LabResult, meta: dict | None = None) -> str:
         values = measured_values(item)
         if not values or item.visibility != "visible":
             continue
-        found = thresholds(item, settings)
+        found = thresholds(item)
         awarded = item.score / item.max_score if item.max_score else None
         card = [f'<div class="card" data-item="{esc(item.name)}"><h3>{esc(item.name)}</h3>']
         rows = []
@@ -345,15 +300,14 @@ def render(result: LabResult, meta: dict | None = None) -> str:
                             f'data-value="{esc(value)}" data-kind="curve" '
                             f'data-zero-at="{esc(t.zero_at)}" data-full-at="{esc(t.full_at)}">'
                             f'<div><b>{esc(key)}</b> = {esc(num(value))} — 0 points at '
-                            f'{esc(num(t.zero_at))}, full points at {esc(num(t.full_at))} '
-                            f'<span class="meta">({esc(t.source)})</span></div>'
-                            f'{_svg_curve(float(value), t, awarded)}</div>')
+                            f'{esc(num(t.zero_at))}, full points at {esc(num(t.full_at))}</div>'
+                            f'{_svg_curve(float(value), t, awarded, item.name, key)}</div>')
             elif t is not None:
                 card.append(f'<div class="measure" data-key="{esc(key)}" '
                             f'data-value="{esc(value)}" data-kind="{t.kind}" '
                             f'data-limit="{esc(t.limit)}"><div><b>{esc(key)}</b> = '
-                            f'{esc(num(value))} ({t.kind} {esc(num(t.limit))}, '
-                            f'{esc(t.source)})</div>{_svg_limit(float(value), t)}</div>')
+                            f'{esc(num(value))} ({t.kind} {esc(num(t.limit))})</div>'
+                            f'{_svg_limit(float(value), t, item.name, key)}</div>')
             else:
                 raw = value if _is_number(value) else _format_value(value)
                 rows.append(f'<tr class="measure" data-key="{esc(key)}" '
@@ -364,7 +318,7 @@ def render(result: LabResult, meta: dict | None = None) -> str:
         card.append("</div>")
         cards.append("".join(card))
     if cards:
-        out.append("<h2>Measurements</h2>")
+        out.append('<h2 id="measurements">Measurements</h2>')
         out.extend(cards)
     out.append('<p class="meta">labgrade report · the same result as grade.json, '
                'classroom.json and results.json in this folder.</p></body></html>')
