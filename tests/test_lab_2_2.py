@@ -16,6 +16,8 @@ KNOWN_WRONG = {
                              "test_kv_math_matches_engine"], []),
     "wrong_kv_rounding": ("kv_", ["test_kv_blocks", "test_max_concurrency"],
                           ["test_kv_bytes_per_token", "test_kv_math_matches_engine"]),
+    "wrong_kv_fp8_e4m3": ("kv_bytes or kv_blocks or max_concurrency",
+                          ["test_kv_bytes_per_token"], ["test_kv_blocks", "test_max_concurrency"]),
     "wrong_int8_per_tensor": ("int8 or int4", ["test_int8_per_channel"],
                               ["test_int4_groupwise", "test_int4_packed_memory"]),
     "wrong_int4_per_row": ("int8 or int4", ["test_int4_groupwise"],
@@ -23,6 +25,8 @@ KNOWN_WRONG = {
     "wrong_int4_unpacked": ("int4", ["test_int4_packed_memory"], ["test_int4_groupwise"]),
     "wrong_prefix_order": ("prefix", ["test_prefix_cache_hit_rate",
                                       "test_prefix_cache_cuts_ttft"], []),
+    "wrong_prompts_dedup": ("prefix", ["test_prefix_cache_hit_rate",
+                                       "test_prefix_cache_cuts_ttft"], []),
     "wrong_spec_zero": ("ngram or draft", ["test_ngram_keeps_greedy_outputs",
                                            "test_ngram_speedup",
                                            "test_draft_model_speculation"], []),
@@ -50,6 +54,13 @@ def test_solution_gets_full_marks(grade_lab):
         measured = items[name]["measured"]
         assert measured[key] >= 1.3 and f"{key}_spread" in measured, measured
     assert items["test_kv_math_matches_engine"]["measured"]["vllm_num_blocks"] == 381
+    # every curve-scored item graded here carries its thresholds (report.html plots them)
+    for name, key in (("test_prefix_cache_hit_rate", "prefix_hit_rate"),
+                      ("test_prefix_cache_cuts_ttft", "ttft_speedup"),
+                      ("test_ngram_speedup", "ngram_speedup")):
+        curve = items[name]["measured"].get(f"curve:{key}")
+        assert curve is not None and curve["zero_at"] < curve["full_at"], (name, curve)
+    # the gpu-only curve item (test_draft_model_speedup, "draft_speedup") is out of scope here
 
 
 def test_starter_scores_zero(grade_lab):
@@ -70,5 +81,7 @@ def test_known_wrong_submission_loses_its_item(grade_lab, fixture):
         assert items[name]["status"] == "failed", (name, items[name])
         assert items[name]["score"] == 0
         assert items[name]["message"], "a failed item must say why"
+    if fixture == "wrong_prompts_dedup":  # the repeated request is named as the cause
+        assert "comes twice" in items["test_prefix_cache_hit_rate"]["message"]
     for name in must_pass:
         assert items[name]["status"] == "passed", (name, items[name])

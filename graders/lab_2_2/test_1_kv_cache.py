@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from labgrade import Fail
-from labgrade.submission import StudentCodeError
+from labgrade.kit import call_student
 
 from . import workloads
 
@@ -22,10 +22,7 @@ def _int(value, func: str) -> int:
 
 
 def _call(submission, func: str, *args):
-    try:
-        return _int(submission.call("kv_math", func, *args, timeout=30), func)
-    except StudentCodeError as exc:
-        raise Fail(f"{func}() failed: {exc}") from None
+    return _int(call_student(submission, "kv_math", func, *args, timeout=30), func)
 
 
 def _show(config: dict) -> str:

@@ -6,30 +6,19 @@ import numpy as np
 import pytest
 
 from labgrade import Fail
-from labgrade.submission import StudentCodeError
+from labgrade.kit.arrays import call_student_arrays, save_arrays
 
-NUMPY_IO = "labgrade.probes.numpy_io"
 SLACK = 1.0 + 1e-3  # float32 rounding of scale * q
 
 
 def _call(submission, run_dir, func: str, arrays: dict, tag: str, **kwargs) -> list:
-    """Run quantize.<func> in the worker; load what it returned (arrays only, no pickles)."""
-    try:
-        result = submission.call(NUMPY_IO, "call", str(submission.path), "quantize", func,
-                                 arrays, kwargs, str(run_dir / "quant-out" / tag), timeout=120)
-    except StudentCodeError as exc:
-        raise Fail(f"{func}() failed: {exc}") from None
-    return [np.load(o["path"], allow_pickle=False) for o in result["outputs"]]
+    """Run quantize.<func> in the worker; the arrays it returned (no pickles)."""
+    return call_student_arrays(submission, "quantize", func, arrays,
+                               run_dir / "quant-out" / tag, **kwargs)
 
 
 def _save(run_dir, tag: str, **arrays) -> dict:
-    folder = run_dir / "quant-in" / tag
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, array in arrays.items():
-        paths[name] = str(folder / f"{name}.npy")
-        np.save(paths[name], array, allow_pickle=False)
-    return paths
+    return save_arrays(run_dir / "quant-in" / tag, **arrays)
 
 
 def _pair(outputs: list, func: str, what: str) -> tuple:

@@ -5,12 +5,13 @@ import statistics
 
 import pytest
 
-from labgrade import Fail, curve
+from labgrade import Fail
 from labgrade.bench import clear_of, compare
+from labgrade.kit import score_curve
 
 
 @pytest.mark.points(15)
-def test_prefix_cache_hit_rate(prefix_run, prefix_engine, settings, score):
+def test_prefix_cache_hit_rate(prefix_run, settings, score):
     """Hit rate = delta vllm:prefix_cache_hits / delta vllm:prefix_cache_queries (tokens)
     over N sequential requests (settings prefix_requests) built by the student's
     build_prompts() from one system prompt + document (~750 tokens) and a request id and
@@ -23,10 +24,8 @@ def test_prefix_cache_hit_rate(prefix_run, prefix_engine, settings, score):
     request); 32-token blocks give at least 0.85 whatever the prompt format. The variable
     part first gives 0."""
     run = prefix_run.require()
-    zero_at, full_at = settings["hit_rate_zero_at"], settings["hit_rate_full_at"]
-    score.measure(prefix_hit_rate=round(run.hit_rate, 4), prefix_cache_hits=run.hits,
-                  prefix_cache_queries=run.queries, shared_prefix_tokens=run.common_prefix,
-                  block_size=run.block_size,
+    score.measure(prefix_cache_hits=run.hits, prefix_cache_queries=run.queries,
+                  shared_prefix_tokens=run.common_prefix, block_size=run.block_size,
                   best_hit_rate_for_your_prompts=round(run.ideal_hit_rate, 4),
                   counted_by=run.counted_by,
                   **({"counter_queries": run.counter_queries, "counter_hits": run.counter_hits}
@@ -37,27 +36,27 @@ def test_prefix_cache_hit_rate(prefix_run, prefix_engine, settings, score):
                    f"{run.cache_info.get('enable_prefix_caching')}: turn prefix caching on in "
                    "prefix_caching_kwargs()")
     common, block = run.common_prefix, run.block_size
+    full_at = settings["hit_rate_full_at"]
     message = (f"prefix-cache hit rate {run.hit_rate:.3f} over {len(run.prompts)} requests "
-               f"({int(run.hits):,} of {int(run.queries):,} prompt tokens from the cache; "
-               f"full marks at {full_at}, none at {zero_at})")
-    fraction = curve(run.hit_rate, zero_at=zero_at, full_at=full_at)
-    if fraction == 0:
-        if run.hits == 0 and common < block:
-            raise Fail(message + f". Your prompts share only their first {common} tokens, "
-                       f"less than one {block}-token block: put the part every request shares "
-                       "(system prompt, document) first and the request's own part (id, "
-                       "question) last")
-        raise Fail(message + f". Your prompts share their first {common} tokens; vLLM reuses "
-                   f"whole {block}-token blocks of it")
-    if fraction < 1:
-        message += (f". Your prompts share {common} tokens, of which whole {block}-token "
-                    f"blocks give {common // block * block}: the most these prompts allow "
-                    f"at this block size is {run.ideal_hit_rate:.3f}")
-    score.set(fraction, message)
+               f"({int(run.hits):,} of {int(run.queries):,} prompt tokens from the cache)")
+    if run.hits == 0 and common < block:
+        hint = (f"Your prompts share only their first {common} tokens, less than one "
+                f"{block}-token block: put the part every request shares (system prompt, "
+                "document) first and the request's own part (id, question) last.")
+    else:
+        hint = (f"Your prompts share their first {common} tokens, of which whole {block}-token"
+                f" blocks give {common // block * block}: the most these prompts allow at "
+                f"this block size is {run.ideal_hit_rate:.3f}.")
+    hint += run.where_prompts_part()
+    zero_at = settings["hit_rate_zero_at"]
+    if zero_at < run.hit_rate < full_at:  # partial credit: say what holds it back
+        message += ". " + hint
+    score_curve(score, "prefix_hit_rate", run.hit_rate, zero_at=zero_at, full_at=full_at,
+                message=message, fail_hint=hint, digits=4)
 
 
 @pytest.mark.points(10)
-@pytest.mark.timeout(400)
+@pytest.mark.budget(400)
 def test_prefix_cache_cuts_ttft(host, prefix_run, settings, score):
     """TTFT with prefix caching (the student's engine) vs without (the grader's base
     engine, same model, memory and length), on fresh requests of the same workload.
@@ -96,18 +95,15 @@ def test_prefix_cache_cuts_ttft(host, prefix_run, settings, score):
                      repeats=int(settings["ttft_repeats"]),
                      max_rounds=int(settings["ttft_max_rounds"]),
                      settled=clear_of(zero_at, full_at))
-    ratio = result.median
     wall = statistics.median(b / max(c, 1e-9) for b, c in zip(walls["base"][1:],
                                                                walls["prefix"][1:]))
-    score.measure(**result.summary("ttft_speedup"), clock=clock,
+    score.measure(clock=clock,
                   ttft_off_ms=round(statistics.median(result.baseline) * 1e3, 2),
                   ttft_on_ms=round(statistics.median(result.candidate) * 1e3, 2),
                   ttft_speedup_wall_per_request=round(wall, 3),
-                  **{"leaderboard:prefix-cache TTFT speed-up": round(ratio, 2)})
-    fraction = curve(ratio, zero_at=zero_at, full_at=full_at)
-    message = (f"TTFT with your prefix cache: {result.describe('speed-up')} over the same "
-               f"engine without it (full marks at {full_at}x, none at {zero_at}x)")
-    if fraction == 0:
-        raise Fail(message + ": the shared part of your prompts must be reused, see the "
-                   "hit-rate item")
-    score.set(fraction, message)
+                  **{"leaderboard:prefix-cache TTFT speed-up": round(result.median, 2)})
+    score_curve(score, "ttft_speedup", result, zero_at=zero_at, full_at=full_at,
+                message=f"TTFT with your prefix cache: {result.describe('speed-up')} over the "
+                        "same engine without it",
+                fail_hint="the shared part of your prompts must be reused, see the hit-rate "
+                          "item")

@@ -7,8 +7,9 @@ import statistics
 
 import pytest
 
-from labgrade import Fail, curve
+from labgrade import Fail
 from labgrade.bench import clear_of, compare
+from labgrade.kit import first_difference, score_curve
 from labgrade.runtime import prom
 
 from . import workloads
@@ -16,35 +17,27 @@ from . import workloads
 CHECK_TOKENS = 48
 
 
-def _greedy(host, slot) -> dict:
-    """Greedy outputs of the check prompts on a slot's engine, and its spec-decode counters
-    over that run (cached per slot)."""
-    if "greedy" not in slot.cache:
-        before = prom.parse(host.call("metrics_text", slot.name))
-        texts = host.call("greedy", slot.name, workloads.SPEC_CHECK, CHECK_TOKENS)
-        after = prom.parse(host.call("metrics_text", slot.name))
+def _greedy(host, engine) -> dict:
+    """Greedy outputs of the check prompts on an engine, and its spec-decode counters
+    over that run (cached per engine)."""
+    if "greedy" not in engine.cache:
+        before = prom.parse(host.call("metrics_text", engine.name))
+        texts = host.call("greedy", engine.name, workloads.SPEC_CHECK, CHECK_TOKENS)
+        after = prom.parse(host.call("metrics_text", engine.name))
         counters = {k: prom.delta(before, after, f"vllm:spec_decode_{k}")
                     if f"vllm:spec_decode_{k}" in after else 0.0
                     for k in ("num_drafts", "num_draft_tokens", "num_accepted_tokens")}
-        slot.cache["greedy"] = {"texts": texts, "counters": counters}
-    return slot.cache["greedy"]
+        engine.cache["greedy"] = {"texts": texts, "counters": counters}
+    return engine.cache["greedy"]
 
 
-def _first_difference(got: str, want: str) -> str:
-    at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-    start = max(0, at - 30)
-    cut = "..." if start else ""
-    return (f"from character {at} on, expected {cut}{want[start:at + 30]!r}, got "
-            f"{cut}{got[start:at + 30]!r}")
-
-
-def _require_same_outputs(host, slot, what: str) -> dict:
+def _require_same_outputs(host, engine, what: str) -> dict:
     reference = _greedy(host, host.get("base").require())["texts"]
-    run = _greedy(host, slot)
+    run = _greedy(host, engine)
     for prompt, got, want in zip(workloads.SPEC_CHECK, run["texts"], reference):
         if got != want:
             raise Fail(f"with {what}, greedy output for {prompt[:40]!r} changed: "
-                       f"{_first_difference(got, want)}. Speculative decoding must not change "
+                       f"{first_difference(got, want)}. Speculative decoding must not change "
                        "what the model generates: speculate with the target's own settings "
                        "(check dtype and anything else you changed)")
     return run["counters"]
@@ -90,10 +83,10 @@ def test_ngram_keeps_greedy_outputs(host, ngram_engine, score):
     """With the student's n-gram speculation, greedy outputs of hidden prompts (48 tokens,
     batched) are identical to the grader's engine without speculation, and the engine
     really speculates (vllm:spec_decode_num_drafts grows)."""
-    slot = ngram_engine.require()
-    counters = _require_same_outputs(host, slot, "your n-gram speculation")
+    engine = ngram_engine.require()
+    counters = _require_same_outputs(host, engine, "your n-gram speculation")
     rate, length = _acceptance(counters)
-    score.measure(ngram_num_speculative_tokens=slot.facts.get("spec_tokens"),
+    score.measure(ngram_num_speculative_tokens=engine.facts.get("spec_tokens"),
                   ngram_acceptance_rate=round(rate, 3),
                   ngram_mean_acceptance_length=round(length, 3))
     if counters["num_drafts"] <= 0:
@@ -102,7 +95,7 @@ def test_ngram_keeps_greedy_outputs(host, ngram_engine, score):
 
 
 @pytest.mark.points(10)
-@pytest.mark.timeout(400)
+@pytest.mark.budget(400)
 def test_ngram_speedup(host, ngram_engine, settings, score):
     """Single-stream latency, the grader's engine without speculation vs the student's
     n-gram speculation, on prompts whose greedy continuations repeat phrases.
@@ -118,25 +111,22 @@ def test_ngram_speedup(host, ngram_engine, settings, score):
     ngram_full_at -> full points); spread and quartiles are recorded. A speed-up counts
     only with unchanged greedy outputs. On 2 busy CPU cores the reference solution
     (4 speculative tokens, lookup 2..4) measures 1.9-2.9x; without speculation it is 1.0x."""
-    slot = ngram_engine.require()
-    _require_same_outputs(host, slot, "your n-gram speculation")
+    engine = ngram_engine.require()
+    _require_same_outputs(host, engine, "your n-gram speculation")
     seen: list = []
     result = _latency_ratio(host, settings, "ngram", seen,
                             (settings["ngram_zero_at"], settings["ngram_full_at"]))
-    ratio = result.median
-    score.measure(**result.summary("ngram_speedup"), clock=settings["clock"],
+    score.measure(clock=settings["clock"],
                   latency_without_ms=round(statistics.median(result.baseline) * 1e3, 1),
                   latency_ngram_ms=round(statistics.median(result.candidate) * 1e3, 1),
                   ngram_speedup_wall_per_request=_wall_ratio(seen, "ngram"),
-                  **{"leaderboard:n-gram speed-up": round(ratio, 2)})
-    zero_at, full_at = settings["ngram_zero_at"], settings["ngram_full_at"]
-    fraction = curve(ratio, zero_at=zero_at, full_at=full_at)
-    message = (f"single-stream latency with your n-gram speculation: "
-               f"{result.describe('speed-up')} (full marks at {full_at}x, none at {zero_at}x)")
-    if fraction == 0:
-        raise Fail(message + ": propose several tokens per step (num_speculative_tokens) "
-                   "from n-grams short enough to match (prompt_lookup_min/max)")
-    score.set(fraction, message)
+                  **{"leaderboard:n-gram speed-up": round(result.median, 2)})
+    score_curve(score, "ngram_speedup", result, zero_at=settings["ngram_zero_at"],
+                full_at=settings["ngram_full_at"],
+                message="single-stream latency with your n-gram speculation: "
+                        + result.describe("speed-up"),
+                fail_hint="propose several tokens per step (num_speculative_tokens) from "
+                          "n-grams short enough to match (prompt_lookup_min/max)")
 
 
 @pytest.mark.points(10)
@@ -146,10 +136,10 @@ def test_draft_model_speculation(host, draft_engine, settings, score):
     at a rate of at least settings draft_min_acceptance, and greedy outputs are identical
     to the engine without speculation. (Its speed-up is graded on the gpu profile: on 2 CPU
     cores a tiny draft costs about as much per step as the tiny target.)"""
-    slot = draft_engine.require()
-    counters = _require_same_outputs(host, slot, "your draft-model speculation")
+    engine = draft_engine.require()
+    counters = _require_same_outputs(host, engine, "your draft-model speculation")
     rate, length = _acceptance(counters)
-    score.measure(draft_num_speculative_tokens=slot.facts.get("spec_tokens"),
+    score.measure(draft_num_speculative_tokens=engine.facts.get("spec_tokens"),
                   draft_acceptance_rate=round(rate, 3),
                   draft_mean_acceptance_length=round(length, 3))
     if counters["num_drafts"] <= 0:
@@ -164,26 +154,24 @@ def test_draft_model_speculation(host, draft_engine, settings, score):
 
 @pytest.mark.points(10)
 @pytest.mark.profiles("gpu")
-@pytest.mark.timeout(600)
+@pytest.mark.budget(600)
 def test_draft_model_speedup(host, draft_engine, settings, score):
     """Single-stream latency without speculation vs with the student's draft model: same
     method as the n-gram item (interleaved rounds, median ratio, linear curve draft_zero_at
     -> 0, draft_full_at -> full points, wall clock). GPU profile only: on CPU the tiny draft
     gains nothing (measured 0.8-1.1x on 2 cores)."""
-    slot = draft_engine.require()
-    _require_same_outputs(host, slot, "your draft-model speculation")
+    engine = draft_engine.require()
+    _require_same_outputs(host, engine, "your draft-model speculation")
     seen: list = []
     result = _latency_ratio(host, settings, "draft", seen,
                             (settings["draft_zero_at"], settings["draft_full_at"]))
-    ratio = result.median
-    score.measure(**result.summary("draft_speedup"), clock=settings["clock"],
+    score.measure(clock=settings["clock"],
                   latency_without_ms=round(statistics.median(result.baseline) * 1e3, 1),
                   latency_draft_ms=round(statistics.median(result.candidate) * 1e3, 1),
                   draft_speedup_wall_per_request=_wall_ratio(seen, "draft"))
-    zero_at, full_at = settings["draft_zero_at"], settings["draft_full_at"]
-    fraction = curve(ratio, zero_at=zero_at, full_at=full_at)
-    message = (f"single-stream latency with your draft model: {result.describe('speed-up')} "
-               f"(full marks at {full_at}x, none at {zero_at}x)")
-    if fraction == 0:
-        raise Fail(message)
-    score.set(fraction, message)
+    score_curve(score, "draft_speedup", result, zero_at=settings["draft_zero_at"],
+                full_at=settings["draft_full_at"],
+                message="single-stream latency with your draft model: "
+                        + result.describe("speed-up"),
+                fail_hint="a draft model pays off when most of its proposals are accepted: "
+                          "propose fewer tokens per step (num_speculative_tokens)")

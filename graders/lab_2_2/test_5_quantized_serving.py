@@ -11,15 +11,15 @@ TOKENS = 32
 
 @pytest.mark.points(10)
 @pytest.mark.profiles("gpu")
-@pytest.mark.timeout(600)
+@pytest.mark.budget(600)
 def test_quantized_serving(host, quant_engine, settings, score):
     """The grader's base arguments plus the student's quantized_serving() overrides (e.g.
     quantization="fp8") build an engine whose model runs quantized (vLLM reports a
     quantization method), and its greedy outputs stay close to the unquantized engine's:
     on average at least settings quant_min_agreement of the first 32 tokens' characters
     agree (quantization may change some tokens, unlike speculation)."""
-    slot = quant_engine.require()
-    method = slot.facts.get("quantization")
+    engine = quant_engine.require()
+    method = engine.facts.get("quantization")
     score.measure(quantization=method)
     if not method:
         raise Fail("the engine runs unquantized: set vLLM's `quantization` (for example "

@@ -43,7 +43,8 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 
 BYTES_CASES = [("llama-3.1-8b", "bfloat16"), ("qwen2.5-0.5b", "bfloat16"),
                ("gemma-2b", "float16"), ("opt-125m-like", "float16"),
                ("mistral-nemo-12b", "bfloat16"), ("qwen3-1.7b", "fp8"),
-               ("llama-2-7b", "float32"), ("phi-3-mini", "fp8_e5m2")]
+               ("llama-2-7b", "float32"), ("phi-3-mini", "fp8_e5m2"),
+               ("gemma-2b", "fp8_e4m3")]  # every dtype name the README lists
 # (config, dtype, memory bytes, block size): memory is never a whole number of blocks
 BLOCK_CASES = [("llama-3.1-8b", "bfloat16", 8 * 2**30 + 12345, 16),
                ("qwen2.5-0.5b", "bfloat16", 3_000_000_000, 32),
