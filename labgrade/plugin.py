@@ -5,6 +5,11 @@ one `GradingSession` kept in the config stash; the hooks are that object's metho
 
 Under --grade, the lab paths on the command line are swapped for `graders/<id>` before
 pytest loads any conftest, so a submission's own conftest.py is never imported.
+
+Per item, the plugin keeps in `item.stash`: the checked markers (`labgrade.markers.ItemSpec`,
+read at collection: a bad marker is a collection error), why the plugin withheld the item
+if it did (`Withheld`: out of scope, run budget spent, run voided), and the item's
+`ScoreCard` (partial credit and measurements).
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ from pathlib import Path
 import pytest
 
 import labgrade
-from labgrade import integrity, labs, profiles
+from labgrade import integrity, labs, markers, profiles
 from labgrade.reports import classroom, console, write_all
 from labgrade.runtime import process
-from labgrade.scoring import (VISIBILITIES, Fail, GraderError, ItemResult, LabResult, Status,
-                              Ungradable, round_score, status_for_fraction)
+from labgrade.submission import TrustedCodeError
+from labgrade.markers import ItemSpec, MarkerError
+from labgrade.scoring import (Fail, GraderError, ItemResult, LabResult, Status, Ungradable,
+                              round_score, status_for_fraction)
+
 
 @dataclass(frozen=True)
 class LabRequest:
@@ -32,7 +40,7 @@ class LabRequest:
     submission_dir: Path
 
 
-_REQUESTS_KEY = "_labgrade_requests"  # set on the early config, read in pytest_configure
+_REQUESTS = pytest.StashKey[list[LabRequest]]()  # set on the early config, read in configure
 
 
 # ----------------------------------------------------------------------------- options
@@ -85,7 +93,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
             raise pytest.UsageError(str(exc)) from None
         requests.append(LabRequest(lab, _submission_dir(ns, lab, arg, invocation, len(given))))
         graders.append(str(lab.graders_dir))
-    early_config.__dict__[_REQUESTS_KEY] = requests
+    early_config.stash[_REQUESTS] = requests
     # rewrite in place: pytest re-parses `args` after this hook
     positional = set(given)
     args[:] = [a for a in args if a not in positional] + graders
@@ -117,14 +125,8 @@ _SESSION = pytest.StashKey["GradingSession"]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "points(n): what a grader item is worth, e.g. "
-                            "@pytest.mark.points(10)")
-    config.addinivalue_line("markers", "visibility(level): visible | hidden | after_due_date "
-                            "| after_published (Gradescope's levels)")
-    config.addinivalue_line("markers", "timeout(seconds): the item's time budget, e.g. "
-                            "@pytest.mark.timeout(120)")
-    config.addinivalue_line("markers", "profiles(*names): the item is in scope only under "
-                            "these profiles, e.g. @pytest.mark.profiles('gpu')")
+    for line in markers.HELP.values():
+        config.addinivalue_line("markers", line)
     if not config.getoption("grade"):
         if any(config.getoption(o) for o in ("solution", "starter", "submission")):
             raise pytest.UsageError("--solution/--starter/--submission need --grade")
@@ -133,7 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = profiles.resolve(config.getoption("profile"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    session = GradingSession(config, config.__dict__.get(_REQUESTS_KEY, []), profile)
+    session = GradingSession(config, config.stash.get(_REQUESTS, []), profile)
     config.stash[_SESSION] = session
     config.pluginmanager.register(session, "labgrade-session")
     # hidden grader source must not reach the student's terminal
@@ -185,6 +187,8 @@ class GradingSession:
         self.phase_seconds: dict[str, dict[str, float]] = {}  # where a lab's time went
         self.run_budget: float | None = config.getoption("run_budget")
         self.all_items: list[pytest.Item] = []  # before -k/-m deselection
+        self.marker_problems: list[str] = []  # grader items whose markers are wrong
+        self.final_results: list[LabResult] = []
         self._closed = False
         self.subreaper = integrity.become_subreaper()
         self.tainted = self._config_in_submission()
@@ -233,6 +237,27 @@ class GradingSession:
             pass
 
     # -- collection
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector):
+        """Read every collected item's markers into its ItemSpec; a bad one turns the
+        collection of its file into an error that names the test and the fix."""
+        report = yield
+        if not report.passed:
+            return report
+        problems = []
+        for node in report.result:
+            if isinstance(node, pytest.Item):
+                try:
+                    node.stash[ITEM_SPEC] = markers.read_spec(node)
+                except MarkerError as exc:
+                    problems.append(str(exc))
+        if problems:
+            self.marker_problems.extend(problems)
+            report.outcome = "failed"
+            report.longrepr = "\n".join(problems)
+            report.result = []
+        return report
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
         self.all_items = list(items)
@@ -246,16 +271,17 @@ class GradingSession:
         for item in items:
             reason = self._out_of_scope(item)
             if reason:
+                item.stash[WITHHELD] = Withheld(Status.OUT_OF_SCOPE, reason)
                 item.add_marker(pytest.mark.skip(reason=reason))
         self.items = list(items)
 
     def _out_of_scope(self, item: pytest.Item) -> str | None:
         """Why an item is not graded under this profile: a `profiles` marker that leaves the
         profile out, or the profile's `not_graded` table in lab.toml (item name -> why)."""
-        allowed = item.get_closest_marker("profiles")
-        if allowed is not None and self.profile not in allowed.args:
+        spec = item_spec(item)
+        if not spec.in_scope_for(self.profile):
             return (f"out of scope for the {self.profile} profile "
-                    f"(graded under: {', '.join(allowed.args)})")
+                    f"(graded under: {', '.join(spec.profiles)})")
         lab_id = self.lab_of(item)
         request = self.requests.get(lab_id) if lab_id else None
         if request is None:
@@ -267,6 +293,11 @@ class GradingSession:
         why = table.get(getattr(item, "originalname", item.name))
         return f"out of scope for the {self.profile} profile: {why}" if why else None
 
+    def in_scope(self, item: pytest.Item) -> bool:
+        """Whether the item is graded under this run's profile (for fixtures deciding which
+        services the selected items need)."""
+        return self._out_of_scope(item) is None
+
     def pytest_collection_finish(self, session) -> None:
         # a results file exists from the start, in case the run dies
         self.write_reports(final=False)
@@ -274,15 +305,15 @@ class GradingSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if self.tainted:
-            pytest.skip(f"not graded: {self.tainted}")
+            withhold(item, Status.ERROR, self.tainted)
         if self.run_budget is not None and time.time() - self.started_at > self.run_budget:
-            pytest.skip(f"not graded: the run's time budget of {self.run_budget:.0f} s was "
-                        "spent before this item started")
+            withhold(item, Status.NOT_RUN, f"the run's time budget of {self.run_budget:.0f} s "
+                                           "was spent before this item started")
 
-    # -- per-item timeout (SIGALRM interrupts blocking waits in the main thread)
+    # -- per-item budget (SIGALRM interrupts blocking waits in the main thread)
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):
-        seconds = self.timeout_of(item)
+        seconds = self.budget_of(item)
         if self.run_budget is not None:
             remaining = self.run_budget - (time.time() - self.started_at)
             seconds = max(1.0, min(seconds, remaining))
@@ -299,10 +330,11 @@ class GradingSession:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
 
-    def timeout_of(self, item: pytest.Item) -> float:
-        marker = item.get_closest_marker("timeout")
-        if marker is not None:
-            return float(marker.args[0])
+    def budget_of(self, item: pytest.Item) -> float:
+        """Seconds the item may run: its budget marker, else the lab's item_timeout."""
+        budget = item_spec(item).budget
+        if budget is not None:
+            return budget
         request = self.requests.get(self.lab_of(item))
         return request.lab.item_timeout if request else 300.0
 
@@ -325,23 +357,22 @@ class GradingSession:
         return report
 
     def item_result(self, item: pytest.Item, call: pytest.CallInfo, report) -> ItemResult:
-        points = _points(item)
-        visibility = _visibility(item)
+        spec = item_spec(item)
+        points = spec.points
         path, line_no, _ = item.location
-        base = dict(nodeid=item.nodeid, name=item.name, max_score=points, visibility=visibility,
-                    duration=call.duration, filename=path, line_no=(line_no or 0) + 1)
+        base = dict(nodeid=item.nodeid, name=item.name, max_score=points,
+                    visibility=spec.visibility, duration=call.duration, filename=path,
+                    line_no=(line_no or 0) + 1)
         card = item.stash.get(SCORE_KEY, None)
         measured = dict(card.measured) if card else {}
         if report.skipped:
-            reason = _skip_reason(report)
-            if reason.startswith("out of scope"):
-                return ItemResult(status=Status.OUT_OF_SCOPE, score=0.0, message=reason, **base)
-            if reason.startswith("not graded: "):
-                status = Status.ERROR if self.tainted else Status.NOT_RUN
-                return ItemResult(status=status, score=0.0,
-                                  message=reason[len("not graded: "):], **base)
-            return ItemResult(status=Status.UNGRADABLE, score=0.0, message=reason,
-                              measured=measured, **base)
+            withheld = item.stash.get(WITHHELD, None)
+            if withheld is not None:
+                return ItemResult(status=withheld.status, score=0.0, message=withheld.message,
+                                  **base)
+            # a grader's own pytest.skip: a runtime the item needs is absent
+            return ItemResult(status=Status.UNGRADABLE, score=0.0,
+                              message=_skip_reason(report), measured=measured, **base)
         if report.passed:
             fraction = card.fraction if card and card.fraction is not None else 1.0
             message = card.message if card else ""
@@ -356,11 +387,14 @@ class GradingSession:
                 isinstance(exc, AssertionError) and call.when == "call"):
             return ItemResult(status=Status.FAILED, score=0.0, message=_student_message(exc),
                               measured=measured, **base)
-        where = "setting up this item" if call.when == "setup" else "this item"
+        where = "setting up" if call.when == "setup" else "running"
         detail = "".join(traceback.format_exception(exc)) if exc else str(report.longrepr)
+        if isinstance(exc, TrustedCodeError) and exc.worker_traceback:
+            detail += f"\nin the worker:\n{exc.worker_traceback}"
         return ItemResult(status=Status.ERROR, score=0.0,
-                          message=f"grader error while {where} ({type(exc).__name__}); this is "
-                                  "not your fault: tell the course staff",
+                          message=f"grader error while {where} this item "
+                                  f"({type(exc).__name__}): not your fault; tell the course "
+                                  "staff",
                           measured=measured, hidden_detail=detail[-6000:], **base)
 
     # -- reports
@@ -373,11 +407,14 @@ class GradingSession:
             result = self.results.get(item.nodeid)
             if result is None:
                 path, line_no, _ = item.location
-                scope = self._out_of_scope(item)
+                spec = item_spec(item)
+                withheld = item.stash.get(WITHHELD, None)
+                scope = withheld.message if withheld and withheld.status is \
+                    Status.OUT_OF_SCOPE else None
                 result = ItemResult(
                     nodeid=item.nodeid, name=item.name,
                     status=Status.OUT_OF_SCOPE if scope else Status.NOT_RUN,
-                    score=0.0, max_score=_points(item), visibility=_visibility(item),
+                    score=0.0, max_score=spec.points, visibility=spec.visibility,
                     message=scope or ("grading stopped before this item ran" if final
                                       else "grading in progress"),
                     filename=path, line_no=(line_no or 0) + 1)
@@ -431,7 +468,11 @@ class GradingSession:
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         tr = terminalreporter
-        for result in getattr(self, "final_results", []):
+        if self.marker_problems:
+            tr.section("labgrade: grader items with bad markers (fix the graders)", sep="=")
+            for problem in self.marker_problems:
+                tr.write_line(problem)
+        for result in self.final_results:
             tr.section(f"labgrade: {result.lab_id}", sep="=")
             for line in console.render(result).splitlines():
                 tr.write_line(line)
@@ -461,6 +502,34 @@ class ItemTimeout(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Withheld:
+    """Why the plugin skipped an item instead of running it (recorded before the skip)."""
+    status: Status   # OUT_OF_SCOPE, NOT_RUN (the run's budget was spent), ERROR (run voided)
+    message: str
+
+
+ITEM_SPEC = pytest.StashKey[ItemSpec]()
+WITHHELD = pytest.StashKey[Withheld]()
+
+
+def item_spec(item: pytest.Item) -> ItemSpec:
+    """The item's checked markers (read at collection)."""
+    spec = item.stash.get(ITEM_SPEC, None)
+    if spec is None:  # an item that did not come through collection's reports
+        try:
+            spec = item.stash[ITEM_SPEC] = markers.read_spec(item)
+        except MarkerError as exc:
+            raise GraderError(str(exc)) from None
+    return spec
+
+
+def withhold(item: pytest.Item, status: Status, message: str) -> None:
+    """Skip the item now, and report it as `status` with `message`."""
+    item.stash[WITHHELD] = Withheld(status, message)
+    pytest.skip(message)
+
+
 # --------------------------------------------------------------------- helpers
 class ScoreCard:
     """What a test tells the plugin beyond pass/fail: a fraction, a message, measurements."""
@@ -483,17 +552,6 @@ class ScoreCard:
 SCORE_KEY = pytest.StashKey[ScoreCard]()
 
 
-def _points(item: pytest.Item) -> float:
-    marker = item.get_closest_marker("points")
-    return float(marker.args[0]) if marker and marker.args else 0.0
-
-
-def _visibility(item: pytest.Item) -> str:
-    marker = item.get_closest_marker("visibility")
-    level = marker.args[0] if marker and marker.args else "visible"
-    return level if level in VISIBILITIES else "visible"
-
-
 def _skip_reason(report) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
@@ -511,8 +569,6 @@ def _student_message(exc: BaseException) -> str:
     if text.startswith("assert "):
         text = "a check failed"
     return text.strip() or "a check failed"
-
-
 
 
 @pytest.fixture

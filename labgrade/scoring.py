@@ -6,7 +6,7 @@ Plain Python (no pytest): `ItemResult` and `LabResult` are frozen; totals are de
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -33,6 +33,13 @@ class Ungradable(Exception):
 
 class GraderError(Exception):
     """The grader itself broke (a bug or a broken environment), not the submission."""
+
+
+class StudentFault(Exception):
+    """Raise in grader-owned code that runs in a worker (probes, `graders.<id>` modules) when
+    the student's input caused the failure, e.g. vLLM rejecting the student's engine
+    arguments. The item then fails with this message instead of reporting a grader error.
+    Chain the original (`raise StudentFault(msg) from exc`) to keep it for the log."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,6 @@ class LabResult:
     @property
     def has_errors(self) -> bool:
         return any(i.status in (Status.ERROR, Status.NOT_RUN) for i in self.items)
-
-    def with_items(self, items: tuple[ItemResult, ...]) -> "LabResult":
-        return replace(self, items=items)
 
 
 def curve(measured: float, *, zero_at: float, full_at: float) -> float:

@@ -4,6 +4,17 @@ The grading process never imports student code. `Worker` starts `labgrade.worker
 own process group with an isolated interpreter (`-I`: no user site, no PYTHONPATH, no
 script directory on sys.path), talks JSON lines with it, times every call from the outside,
 and kills the whole group on timeout or teardown.
+
+What a failed call raises (the worker decides whose fault it was):
+
+    Fail
+     +-- StudentCodeError      the student's code raised, returned unusable data, or a
+          |                    grader probe failed because of the student's input
+          +-- WorkerDied       the process running it crashed or was killed
+          +-- WorkerTimeout    it did not return in time (the process is stopped)
+    GraderError
+     +-- TrustedCodeError      grader-owned code (`labgrade.*`, `graders.*`) broke in the
+                               worker: status `error`, its traceback for the staff only
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import psutil
 
 from labgrade.runtime import gpu
 from labgrade.runtime.process import register_pid_group, safe_environ, unregister_pid_group
-from labgrade.scoring import Fail
+from labgrade.scoring import Fail, GraderError
 
 
 class StudentCodeError(Fail):
@@ -38,6 +49,14 @@ class WorkerTimeout(StudentCodeError):
     pass
 
 
+class TrustedCodeError(GraderError):
+    """Grader-owned code failed inside a worker, and not because of the student's input."""
+
+    def __init__(self, message: str, worker_traceback: str = "") -> None:
+        super().__init__(message)
+        self.worker_traceback = worker_traceback  # the worker's side, for the staff
+
+
 @dataclass(frozen=True)
 class CallResult:
     value: object
@@ -48,8 +67,13 @@ class Worker:
     """A long-lived subprocess hosting student code (and objects it returns, by name)."""
 
     def __init__(self, root: Path, *, log_path: Path, env: Mapping[str, str] | None = None,
-                 python: str = sys.executable, label: str = "worker") -> None:
+                 python: str = sys.executable, label: str = "worker",
+                 trusted_root: Path | None = None) -> None:
+        """`root`: the submission (or, for a grader-owned worker, its run directory).
+        `trusted_root`: the course root, for a grader-owned worker that never imports
+        student code: it may then import `graders.<id>.<module>`."""
         self.root = Path(root).resolve()
+        self.trusted_root = Path(trusted_root).resolve() if trusted_root else None
         self.log_path = Path(log_path)
         self.env = safe_environ(env)
         # the worker must import labgrade even though -I drops PYTHONPATH and the cwd
@@ -62,9 +86,12 @@ class Worker:
     def start(self) -> "Worker":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         gpu.before_start(self._gpu_name)
+        argv = [self.python, "-I", "-B", "-m", "labgrade.worker", str(self.root)]
+        if self.trusted_root is not None:
+            argv += ["--trusted-root", str(self.trusted_root)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [self.python, "-I", "-B", "-m", "labgrade.worker", str(self.root)],
+                argv,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env=self.env, cwd=self.log_path.parent, start_new_session=True,
             )
@@ -116,6 +143,9 @@ class Worker:
         seconds = time.perf_counter() - started
         reply = json.loads(line)
         if not reply["ok"]:
+            if reply.get("blame") == "grader":
+                raise TrustedCodeError(f"{module}.{func}() failed in the {self.label}: "
+                                       f"{reply['error']}", reply.get("traceback", ""))
             detail = reply["error"]
             if reply.get("traceback"):
                 detail += "\n" + reply["traceback"]

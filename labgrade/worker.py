@@ -1,21 +1,29 @@
-"""Worker subprocess: runs student functions outside the grading process.
+"""Worker subprocess: runs student functions (and grader probes) outside the grading process.
 
-Started as `python -I -B -m labgrade.worker SUBMISSION_DIR` (-B: no __pycache__ written
-into the submission). Requests arrive as JSON lines on the original stdin, replies leave
-as JSON lines on the original stdout; before any student
-code is imported both are moved aside and fds 0/1 point at /dev/null and the log, so a
-student's `print` or `input` cannot touch the protocol.
+Started as `python -I -B -m labgrade.worker ROOT [--trusted-root COURSE_ROOT]` (-B: no
+__pycache__ written into the submission). ROOT is the submission directory (or, for a
+grader-owned worker that never imports student code, its run directory). Requests arrive
+as JSON lines on the original stdin, replies leave as JSON lines on the original stdout;
+before any student code is imported both are moved aside and fds 0/1 point at /dev/null and
+the log, so a student's `print` or `input` cannot touch the protocol.
 
 A request: {"module": "deploy", "func": "generate_batch", "args": [...], "kwargs": {...},
 "store": "llm" | null}. Arguments of the form {"$ref": NAME} are replaced by an object kept
-from an earlier call's `store`. Modules named `labgrade.*` are the grader's own helpers
-(probes); any other module is loaded from the submission directory by file path.
-A reply: {"ok": true, "value": ..., "stored": bool} or
-{"ok": false, "kind": "student" | "import" | "result", "error": str, "traceback": str}.
+from an earlier call's `store`. Trusted modules are the grader's own: `labgrade.*` (probes)
+and, only in a worker given --trusted-root, `graders.<id>.<module>` from the course; any
+other module is loaded from ROOT by file path.
+
+A reply: {"ok": true, "value": ..., "stored": bool} or {"ok": false, "kind": "student" |
+"import" | "result", "blame": "student" | "grader", "error": str, "traceback": str}.
+Who is to blame: a failure in a student module is the student's; a failure in a trusted
+module is the grader's (its full traceback goes to the staff), unless the trusted code
+raised `labgrade.scoring.StudentFault` (or raised from one) or the traceback runs through a
+file under ROOT (student code called from a probe).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import json
@@ -25,7 +33,13 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from labgrade.scoring import StudentFault
+
+TRUSTED_PACKAGES = ("labgrade", "graders")
+_LABGRADE_DIR = Path(__file__).resolve().parent
+
 _STORE: dict[str, object] = {}
+_trusted_root: Path | None = None  # the course root, in a worker given --trusted-root
 
 
 def _load_student_module(root: Path, name: str) -> ModuleType:
@@ -52,12 +66,32 @@ def _load_student_module(root: Path, name: str) -> ModuleType:
     return module
 
 
+def is_trusted(module_name: str) -> bool:
+    """Whether `module_name` is the grader's own code (never the student's)."""
+    return module_name.split(".", 1)[0] in TRUSTED_PACKAGES and "." in module_name
+
+
+def allow_graders(trusted_root: Path) -> None:
+    """Make `graders.<id>.<module>` importable from the course at `trusted_root` (and
+    nothing else of the course: `graders` becomes a package whose only path is there)."""
+    global _trusted_root
+    package = ModuleType("graders")
+    package.__path__ = [str(trusted_root / "graders")]
+    package.__package__ = "graders"
+    sys.modules["graders"] = package
+    _trusted_root = trusted_root
+
+
 def _resolve(value: object) -> object:
     if isinstance(value, dict):
         if set(value) == {"$ref"}:
             name = value["$ref"]
             if name not in _STORE:
-                raise KeyError(f"no stored object named {name!r} (an earlier step failed)")
+                # the call that makes it failed, or this process replaced one that crashed
+                # or hung: either way an earlier step of the student's broke
+                raise StudentFault(f"no object named {name!r} is kept in this process: the "
+                                   "step that makes it failed, or the process was restarted "
+                                   "after your code crashed or hung")
             return _STORE[name]
         return {k: _resolve(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -65,48 +99,93 @@ def _resolve(value: object) -> object:
     return value
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from or while handling (as Python prints)."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return chain
+
+
+def _in_submission(filename: str, root: Path) -> bool:
+    path = Path(filename)  # a notebook cell's is "<root>/x.ipynb, cell 3"
+    return path.is_relative_to(root) and not path.is_relative_to(_LABGRADE_DIR)
+
+
+def _student_frames(exc: BaseException, root: Path) -> list[traceback.FrameSummary]:
+    return [frame for link in reversed(_chain(exc))
+            for frame in traceback.extract_tb(link.__traceback__)
+            if _in_submission(frame.filename, root)]
+
+
 def _student_traceback(exc: BaseException, root: Path) -> str:
     """The traceback frames that belong to the student's files (the rest is ours)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(root) in f.filename]
+    frames = _student_frames(exc, root)
     lines = traceback.format_list(frames[-6:]) if frames else []
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines).strip()
 
 
+def _student_fault(exc: BaseException) -> StudentFault | None:
+    return next((e for e in _chain(exc) if isinstance(e, StudentFault)), None)
+
+
+def _failure(kind: str, exc: BaseException, root: Path, *, trusted: bool,
+             what: str) -> dict:
+    """The reply for a failed request, with the blame decided (see the module docstring)."""
+    fault = _student_fault(exc)
+    if fault is not None:
+        frames = _student_frames(exc, root)
+        detail = "".join(traceback.format_list(frames[-6:])).strip() if frames else ""
+        return {"ok": False, "kind": kind, "blame": "student",
+                "error": str(fault)[:2000], "traceback": detail}
+    if not trusted or _student_frames(exc, root):
+        prefix = f"importing your {what} module failed: " if kind == "import" else ""
+        return {"ok": False, "kind": kind, "blame": "student",
+                "error": f"{prefix}{type(exc).__name__}: {exc}"[:2000],
+                "traceback": _student_traceback(exc, root)}
+    return {"ok": False, "kind": kind, "blame": "grader",
+            "error": f"{type(exc).__name__}: {exc}"[:2000],
+            "traceback": "".join(traceback.format_exception(exc))[-8000:]}
+
+
+def _import(module_name: str, root: Path) -> ModuleType:
+    if not is_trusted(module_name):
+        return _load_student_module(root, module_name)
+    if module_name.startswith("graders.") and _trusted_root is None:
+        raise ImportError(f"{module_name} is grader code: only a worker started with "
+                          "trusted_root (one that never imports student code) may import it")
+    return importlib.import_module(module_name)
+
+
 def _handle(request: dict, root: Path) -> dict:
     module_name = request["module"]
+    trusted = is_trusted(module_name)
     try:
-        if module_name.startswith("labgrade."):
-            module = importlib.import_module(module_name)
-        else:
-            module = _load_student_module(root, module_name)
+        module = _import(module_name, root)
         func = getattr(module, request["func"], None)
-        if not callable(func):
-            return {"ok": False, "kind": "import",
-                    "error": f"{module_name}.py has no function {request['func']}()",
-                    "traceback": ""}
-    except BaseException as exc:  # a syntax error or a failing import in student code
-        return {"ok": False, "kind": "import",
-                "error": f"importing your {module_name} module failed: "
-                         f"{type(exc).__name__}: {exc}",
-                "traceback": _student_traceback(exc, root)}
+    except BaseException as exc:  # a syntax error or a failing import
+        return _failure("import", exc, root, trusted=trusted, what=module_name)
+    if not callable(func):
+        return {"ok": False, "kind": "import", "blame": "grader" if trusted else "student",
+                "error": f"{module_name}.py has no function {request['func']}()",
+                "traceback": ""}
     try:
         args = _resolve(request.get("args", []))
         kwargs = _resolve(request.get("kwargs", {}))
         value = func(*args, **kwargs)
     except BaseException as exc:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not module_name.startswith("labgrade."):
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not trusted:
             exc = RuntimeError(f"your code raised {type(exc).__name__}")
-        return {"ok": False, "kind": "student",
-                "error": f"{type(exc).__name__}: {exc}"[:2000],
-                "traceback": _student_traceback(exc, root)}
+        return _failure("student", exc, root, trusted=trusted, what=module_name)
     if request.get("store"):
         _STORE[request["store"]] = value
         return {"ok": True, "value": None, "stored": True}
     try:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
-        return {"ok": False, "kind": "result",
+        return {"ok": False, "kind": "result", "blame": "grader" if trusted else "student",
                 "error": f"{module_name}.{request['func']}() returned {type(value).__name__}, "
                          f"which is not plain data (lists, dicts, str, numbers): {exc}",
                 "traceback": ""}
@@ -114,7 +193,13 @@ def _handle(request: dict, root: Path) -> dict:
 
 
 def main() -> None:
-    root = Path(sys.argv[1]).resolve()
+    parser = argparse.ArgumentParser(description="labgrade's worker (started by Worker)")
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--trusted-root", type=Path, default=None)
+    options = parser.parse_args()
+    root = options.root.resolve()
+    if options.trusted_root is not None:
+        allow_graders(options.trusted_root.resolve())
     proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
     proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDONLY)

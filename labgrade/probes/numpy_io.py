@@ -3,7 +3,9 @@
 Runs INSIDE the submission's worker. Arrays travel as .npy files (never pickles): the grader
 writes the inputs, this probe loads them, calls the student's function, checks that what
 came back is numeric arrays, and saves each one; the grading process loads them with
-`numpy.load(..., allow_pickle=False)` and does all the checking itself.
+`numpy.load(..., allow_pickle=False)` and does all the checking itself. Whatever goes wrong
+on the student's side (their module, their function, what it returned) is a StudentFault;
+the rest (reading the grader's inputs, writing the outputs) is the grader's.
 
     submission.call("labgrade.probes.numpy_io", "call", str(submission.path), "quantize",
                     "quantize_int8", {"w": "/run/w.npy"}, {}, "/run/out-int8")
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labgrade.scoring import StudentFault
+
 
 def _as_arrays(value, func: str):
     import numpy as np
@@ -25,9 +29,9 @@ def _as_arrays(value, func: str):
         if not isinstance(item, np.ndarray):
             what = f"item {i} of what {func}() returned" if len(items) > 1 else \
                 f"what {func}() returned"
-            raise TypeError(f"{what} is a {type(item).__name__}, not a numpy array")
+            raise StudentFault(f"{what} is a {type(item).__name__}, not a numpy array")
         if item.dtype == object or item.dtype.kind not in "biuf":
-            raise TypeError(f"{func}() returned an array of dtype {item.dtype}; use a numeric "
+            raise StudentFault(f"{func}() returned an array of dtype {item.dtype}; use a numeric "
                             "dtype (int8, uint8, float16, float32, ...)")
         arrays.append(item)
     return arrays, isinstance(value, (tuple, list))
@@ -38,11 +42,18 @@ def call(root: str, module: str, func: str, arrays: dict, kwargs: dict, out_dir:
 
     from labgrade.worker import _load_student_module
 
-    target = getattr(_load_student_module(Path(root), module), func, None)
+    try:
+        target = getattr(_load_student_module(Path(root), module), func, None)
+    except BaseException as exc:
+        raise StudentFault(f"importing your {module} module failed: "
+                           f"{type(exc).__name__}: {exc}") from exc
     if not callable(target):
-        raise AttributeError(f"{module}.py has no function {func}()")
+        raise StudentFault(f"{module}.py has no function {func}()")
     inputs = {name: np.load(path, allow_pickle=False) for name, path in arrays.items()}
-    value = target(**inputs, **kwargs)
+    try:
+        value = target(**inputs, **kwargs)
+    except BaseException as exc:  # their code, or a signature that does not match the call
+        raise StudentFault(f"{type(exc).__name__}: {exc}") from exc
     outputs, is_tuple = _as_arrays(value, func)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,18 +1,27 @@
 """Grader-side helpers that run INSIDE a worker process, next to an offline vLLM engine.
 
 They are the grader's own code (trusted logic) but execute where the engine lives; the
-grading process only receives plain data and times each call from outside.
+grading process only receives plain data and times each call from outside. A failure here
+is a grader error, except where the student's input caused it: then `StudentFault`.
 """
 
 from __future__ import annotations
 
 import gc
 
+from labgrade.scoring import StudentFault
+
 
 def build_engine(kwargs: dict):
+    """An engine from these arguments. vLLM rejecting them is a StudentFault: the arguments
+    are the student's engine_kwargs(), except for the reference engine, whose caller
+    (labgrade.runtime.vllm) turns any failure of its start into a grader error itself."""
     from vllm import LLM
 
-    return LLM(**kwargs)
+    try:
+        return LLM(**kwargs)
+    except Exception as exc:
+        raise StudentFault(f"{type(exc).__name__}: {exc}") from exc
 
 
 def engine_facts(llm) -> dict:
@@ -37,11 +46,16 @@ def greedy_generate(llm, prompts: list[str], max_tokens: int,
 
 
 def sequential_generate(llm, prompts: list[str], max_tokens: int) -> list[str]:
-    """Baseline for continuous batching: one request at a time, in a loop."""
+    """Baseline for continuous batching: one request at a time, in a loop, on the
+    student's engine (an engine their arguments or their code broke is their fault)."""
     from vllm import SamplingParams
 
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, ignore_eos=True)
-    return [llm.generate([p], params, use_tqdm=False)[0].outputs[0].text for p in prompts]
+    try:
+        return [llm.generate([p], params, use_tqdm=False)[0].outputs[0].text for p in prompts]
+    except Exception as exc:
+        raise StudentFault(f"generating on the engine built from your engine_kwargs() "
+                           f"failed: {type(exc).__name__}: {exc}") from exc
 
 
 def shutdown(llm) -> None:

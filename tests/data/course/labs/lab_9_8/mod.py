@@ -1,0 +1,6 @@
+def explode():
+    raise NotImplementedError("explode: TODO")
+
+
+def settings():
+    raise NotImplementedError("settings: TODO")
