@@ -77,9 +77,9 @@ def test_config_declares_the_interface(submission, settings):
 @pytest.mark.points(15)
 def test_repository_loads(student_model, settings, score):
     """Triton loads "mlp" from the student's repository (explicit load, strict config)."""
-    server = student_model.require_student()
+    server = student_model.require_model(settings["model"])
     name = settings["model"]
-    score.measure(load_seconds=student_model.load_seconds.get(name))
+    score.measure(load_seconds=student_model.load_seconds(name))
     if not server.model_ready(name, "1"):
         ready = [e.get("version") for e in server.repository_index(ready_only=True)
                  if e.get("name") == name]
@@ -109,7 +109,7 @@ def _compare(got, want: np.ndarray, settings: dict, what: str) -> None:
 def test_outputs_match_reference(student_model, settings, reference_net, rng, score):
     """Hidden single-row inputs over HTTP and gRPC (grader's clients) vs the grader's torch
     reference, within atol/rtol."""
-    server = student_model.require_student()
+    server = student_model.require_model(settings["model"])
     n = settings["hidden_inputs"]
     for i in range(n):
         protocol = "http" if i % 2 == 0 else "grpc"
@@ -127,7 +127,7 @@ def test_outputs_match_reference(student_model, settings, reference_net, rng, sc
 def test_batch_dimension(student_model, settings, reference_net, rng):
     """A batch of N rows (N in batch_sizes, up to max_batch_size) returns N correct rows; a
     request of max_batch_size + 1 rows is rejected by the server."""
-    server = student_model.require_student()
+    server = student_model.require_model(settings["model"])
     for n in settings["batch_sizes"]:
         x = rng.standard_normal((n, settings["input_dim"])).astype(np.float32)
         got, error = infer(server, "http", settings["model"], x)
@@ -153,7 +153,7 @@ def test_requests_show_in_metrics_and_statistics(student_model, settings, rng, s
     """Requests of 1, 2, 3 and 8 rows (14 samples in 4 requests) must raise
     nv_inference_count by 14 and nv_inference_request_success by 4 on the metrics port, and
     inference_count by 14 and the success count by 4 in the statistics extension."""
-    server = student_model.require_student()
+    server = student_model.require_model(settings["model"])
     model = settings["model"]
     sizes = [1, 2, 3, settings["max_batch_size"]]
     before = counts(server, model)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from labgrade import Fail
-from labgrade.submission import StudentCodeError
+from labgrade.kit import call_student
+from labgrade.scoring import GraderError
 
+from .grader_models import twin_of
 from .tritonio import counts, counts_after, infer
 
 
@@ -36,10 +38,10 @@ def _check_client(submission, server, settings, reference_net, rng, score, *, fu
         x = rng.standard_normal((n, settings["input_dim"])).astype(np.float32)
         before = counts(server, model)
         try:
-            value = submission.call("client", func, url, model, x.tolist(), timeout=30)
-        except StudentCodeError as exc:
-            raise Fail(f"{func}() raised for a batch of {n} rows: {exc}\n(url {url!r} is the "
-                       f"server's {protocol} address: use {hint})") from None
+            value = call_student(submission, "client", func, url, model, x.tolist(), timeout=30)
+        except Fail as exc:
+            raise Fail(f"{exc}\n(called with a batch of {n} rows; url {url!r} is the server's "
+                       f"{protocol} address: use {hint})") from None
         after = counts_after(server, model, before, 1)
         got = _rows(value, n, settings["output_dim"], func)
         want = reference_net(x)
@@ -62,7 +64,7 @@ def _check_client(submission, server, settings, reference_net, rng, score, *, fu
 @pytest.mark.points(15)
 def test_client_http(submission, reference_model, settings, reference_net, rng, score):
     """infer_http(url, model, batch) against mlp_reference: right rows, one HTTP request."""
-    server = reference_model.require_reference()
+    server = reference_model.require_model(settings["reference_model"], ours=True)
     _check_client(submission, server, settings, reference_net, rng, score, func="infer_http",
                   url=server.http_url.removeprefix("http://"), protocol="HTTP")
 
@@ -71,9 +73,26 @@ def test_client_http(submission, reference_model, settings, reference_net, rng, 
 def test_client_grpc(submission, reference_model, settings, reference_net, rng, score):
     """infer_grpc(url, model, batch) against mlp_reference, given the gRPC port (an HTTP
     client cannot talk to it)."""
-    server = reference_model.require_reference()
+    server = reference_model.require_model(settings["reference_model"], ours=True)
     _check_client(submission, server, settings, reference_net, rng, score, func="infer_grpc",
                   url=server.grpc_url, protocol="gRPC")
+
+
+def _send(server, model: str, rows_and_versions, rng, width: int) -> None:
+    """Requests from the grader's client: (rows, version) each ("" lets Triton pick)."""
+    for n, version in rows_and_versions:
+        x = rng.standard_normal((n, width)).astype(np.float32)
+        _, error = infer(server, "http", model, x, version)
+        if error:
+            raise GraderError(f"the grader's model {model} refused a request: {error}")
+
+
+def _per_version(server, model: str) -> list[dict]:
+    """Each version's statistics, as inference_statistics() reports them."""
+    return [{"inference_count": int(s.get("inference_count", 0)),
+             "execution_count": int(s.get("execution_count", 0)),
+             "success_count": int(s["inference_stats"]["success"]["count"])}
+            for s in server.statistics(model)["model_stats"]]
 
 
 @pytest.mark.points(10)
@@ -81,40 +100,53 @@ def test_client_reads_metrics_and_statistics(submission, reference_model, settin
                                              score):
     """inference_count(metrics_url, model) and inference_statistics(url, model) agree with
     the server's own numbers after requests of 2, 3 and 5 rows (so that counting requests
-    instead of samples shows)."""
-    server = reference_model.require_reference()
+    instead of samples shows), spread over the model's two versions (so that one version's
+    numbers are not the model's), with rows sent to a model whose name starts with the
+    asked-for one (so that matching names by prefix shows)."""
     model = settings["reference_model"]
+    server = reference_model.require_model(model, ours=True)
+    twin = twin_of(model)
+    reference_model.require_model(twin, ours=True)
+    before = counts(server, twin)
+    _send(server, twin, [(4, "")], rng, settings["input_dim"])
+    counts_after(server, twin, before, 1)
     before = counts(server, model)
-    for n in (2, 3, 5):
-        x = rng.standard_normal((n, settings["input_dim"])).astype(np.float32)
-        _, error = infer(server, "http", model, x)
-        if error:
-            raise RuntimeError(f"the reference model refused a request: {error}")
+    _send(server, model, [(2, "1"), (3, "2"), (5, "1")], rng, settings["input_dim"])
     truth = counts_after(server, model, before, 3)
-    stats = server.statistics(model)["model_stats"]
-    executions = sum(int(s.get("execution_count", 0)) for s in stats)
+    metrics = server.metrics()
+    by_version = [s.value for s in metrics.samples("nv_inference_count", model=model)]
+    twin_count = metrics.value("nv_inference_count", model=twin, default=0.0)
+    versions = _per_version(server, model)
+    want = {k: sum(v[k] for v in versions) for k in versions[0]}
 
-    count = submission.call("client", "inference_count", server.metrics_url, model, timeout=30)
-    if isinstance(count, bool) or not isinstance(count, (int, float)):
-        raise Fail(f"inference_count() must return a number; got {str(count)[:200]}")
+    count = call_student(submission, "client", "inference_count", server.metrics_url, model,
+                         timeout=30, returns=(int, float))
     if count != truth["metric_inferences"]:
         hint = ""
         if count == truth["metric_success"]:
             hint = (" — that is nv_inference_request_success, the number of requests; "
                     "nv_inference_count counts samples (rows)")
+        elif count in by_version:
+            hint = (f" — that is one version's count; {model} serves {len(by_version)} "
+                    "versions: add the samples of all of them")
+        elif count == truth["metric_inferences"] + twin_count:
+            hint = (f" — that includes the samples of {twin!r}: compare the label's value "
+                    "with the model name exactly, not as a prefix")
         raise Fail(f"inference_count(metrics_url, {model!r}) returned {count}; the server's "
                    f"nv_inference_count for that model is {truth['metric_inferences']:.0f}"
-                   f"{hint}. Read the sample with the label model=\"{model}\" (all versions).")
+                   f"{hint}. Read the samples with the label model=\"{model}\" (all "
+                   "versions).")
 
-    stats_value = submission.call("client", "inference_statistics", server.http_url.removeprefix(
-        "http://"), model, timeout=30)
-    want = {"inference_count": truth["stats_inferences"], "execution_count": executions,
-            "success_count": truth["stats_success"]}
-    if not isinstance(stats_value, dict):
-        raise Fail(f"inference_statistics() must return a dict with keys {sorted(want)}; got "
-                   f"{str(stats_value)[:200]}")
+    stats_value = call_student(submission, "client", "inference_statistics",
+                               server.http_url.removeprefix("http://"), model, timeout=30,
+                               returns=dict)
     wrong = {k: stats_value.get(k) for k in want if stats_value.get(k) != want[k]}
     if wrong:
+        hint = ""
+        if any(all(stats_value.get(k) == v[k] for k in want) for v in versions):
+            hint = (f" — those are one version's numbers; {model} serves {len(versions)} "
+                    "versions: sum the entries of model_stats")
         raise Fail("inference_statistics() disagrees with the statistics endpoint: "
-                   + ", ".join(f"{k} is {wrong[k]}, expected {want[k]}" for k in wrong))
-    score.measure(inference_count=count, **{f"stats_{k}": v for k, v in want.items()})
+                   + ", ".join(f"{k} is {wrong[k]}, expected {want[k]}" for k in wrong) + hint)
+    score.measure(inference_count=count, versions=len(versions),
+                  **{f"stats_{k}": v for k, v in want.items()})

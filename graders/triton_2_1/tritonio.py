@@ -8,8 +8,9 @@ import time
 import numpy as np
 
 
-def infer(server, protocol: str, model: str, x: np.ndarray):
-    """One request from the grader's own client; returns (output or None, error text)."""
+def infer(server, protocol: str, model: str, x: np.ndarray, version: str = ""):
+    """One request from the grader's own client (to `version`, or the one Triton picks);
+    returns (output or None, error text)."""
     if protocol == "http":
         import tritonclient.http as module
         client = server.http_client()
@@ -21,7 +22,8 @@ def infer(server, protocol: str, model: str, x: np.ndarray):
     try:
         inp = module.InferInput("X", list(x.shape), "FP32")
         inp.set_data_from_numpy(x)
-        result = client.infer(model, [inp], outputs=[module.InferRequestedOutput("Y")])
+        result = client.infer(model, [inp], model_version=version,
+                              outputs=[module.InferRequestedOutput("Y")])
         return result.as_numpy("Y"), ""
     except InferenceServerException as exc:
         return None, str(exc)

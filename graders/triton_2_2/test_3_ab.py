@@ -10,7 +10,7 @@ import time
 import pytest
 
 from labgrade import Fail
-from labgrade.submission import StudentCodeError
+from labgrade.kit import call_student
 
 from . import stats
 
@@ -33,11 +33,8 @@ def _features(rng: random.Random) -> list[float]:
 
 
 def _route(submission, triton, user: str, features: list[float], weights: dict) -> str:
-    try:
-        value = submission.call("splitter", "route", triton.http, MODEL, user, features,
-                                weights, timeout=15)
-    except StudentCodeError as exc:
-        raise Fail(f"route(url, {MODEL!r}, {user!r}, features, {weights}) raised: {exc}") from None
+    value = call_student(submission, "splitter", "route", triton.http, MODEL, user, features,
+                         weights, timeout=15)
     if str(value) not in weights:
         raise Fail(f"route() returned {value!r}; it must return the version that served the "
                    f"request, one of {sorted(weights)}")
