@@ -1,7 +1,7 @@
 """The tritonserver that the nvidia-pytriton wheel bundles: find it, check the Python
 environment its Python backend will embed, and assemble the backend directory it needs.
 
-What the server needs, and why (DESIGN.md, "Triton Inference Server without Docker"):
+What the server needs, and why:
 
 - a backend directory whose `python/` holds `libtriton_python.so`,
   `triton_python_backend_utils.py` and the stub built for the running Python minor version
