@@ -102,7 +102,7 @@ def _resolve(value: object) -> object:
 def _chain(exc: BaseException) -> list[BaseException]:
     """The exception and those it was raised from or while handling (as Python prints)."""
     chain: list[BaseException] = []
-    while exc is not None and exc not in chain:
+    while exc is not None and not any(seen is exc for seen in chain):  # no student __eq__
         chain.append(exc)
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return chain
