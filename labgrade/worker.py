@@ -127,6 +127,15 @@ def _student_traceback(exc: BaseException, root: Path) -> str:
     return "".join(lines).strip()
 
 
+def _describe(exc: BaseException) -> str:
+    """`Type: message`, even for an exception whose __str__ raises."""
+    try:
+        text = str(exc)
+    except Exception:  # a student's exception may refuse to print
+        text = f"<unprintable {type(exc).__name__}>"
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
 def _student_fault(exc: BaseException) -> StudentFault | None:
     return next((e for e in _chain(exc) if isinstance(e, StudentFault)), None)
 
@@ -143,10 +152,10 @@ def _failure(kind: str, exc: BaseException, root: Path, *, trusted: bool,
     if not trusted or _student_frames(exc, root):
         prefix = f"importing your {what} module failed: " if kind == "import" else ""
         return {"ok": False, "kind": kind, "blame": "student",
-                "error": f"{prefix}{type(exc).__name__}: {exc}"[:2000],
+                "error": (prefix + _describe(exc))[:2000],
                 "traceback": _student_traceback(exc, root)}
     return {"ok": False, "kind": kind, "blame": "grader",
-            "error": f"{type(exc).__name__}: {exc}"[:2000],
+            "error": _describe(exc),
             "traceback": "".join(traceback.format_exception(exc))[-8000:]}
 
 
