@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import classroom_sim as sim
 import pytest
 import yaml
 
@@ -96,7 +97,8 @@ def test_options_are_validated(tmp_path, capsys):
                 dict(graders_repo="a/b", token_secret="has space"),
                 dict(graders_repo="a/b", gpu_runner_labels=("bad label",), profile="gpu")):
         with pytest.raises(DeliveryError):
-            workflow.render(["lab_2_1"], workflow.WorkflowOptions(**bad))
+            workflow.render(["lab_2_1"], workflow.WorkflowOptions(**bad),
+                            {"lab_2_1": {"max_score": 100, "tests": []}})
 
 
 def validate_workflow(path: Path) -> subprocess.CompletedProcess:
@@ -143,88 +145,114 @@ def test_workflow_is_valid_github_actions(tmp_path, profile):
     for step in grade_steps:
         assert re.fullmatch(r"[A-Za-z0-9]+", step["id"])  # the reporter's own pattern
         assert f"--profile {profile}" in step["run"]
-        assert reporter["env"][f"{step['id'].upper()}_RESULTS"] == (
-            f"${{{{ steps.{step['id']}.outputs.result }}}}")
+        assert step["if"] == "always()"  # one lab's failure never skips another's grading
+        value = reporter["env"][f"{step['id'].upper()}_RESULTS"]
+        assert value.startswith(f"${{{{ steps.{step['id']}.outputs.result || '")
+        fallback = json.loads(base64.b64decode(value.split("'")[1]))
+        assert fallback["max_score"] > 0 and fallback["status"] == "error"
+    assert reporter["if"] == "always()"
 
 
 # ---------------------------------------------------------------- Classroom, simulated
-def reporter_points(reporter_step: dict, outputs: dict[str, dict[str, str]]) -> str:
-    """autograding-grading-reporter@v1 (src/main.js, notify-classroom.js), in Python:
-    each runner's `<RUNNER>_RESULTS` env var is base64 JSON; Points = sum of tests[].score
-    over sum of max_score."""
-    env = {}
-    for name, value in reporter_step["env"].items():
-        m = re.fullmatch(r"\$\{\{ steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_]+) \}\}", value)
-        env[name] = outputs.get(m.group(1), {}).get(m.group(2), "") if m else value
-    total = maximum = 0
-    for runner in filter(None, re.split(r"[\s,]", reporter_step["with"]["runners"])):
-        results = json.loads(base64.b64decode(env[f"{runner.strip().upper()}_RESULTS"]))
-        if results["max_score"]:
-            maximum += results["max_score"]
-            total += sum(t["score"] for t in results["tests"])
-    return f"Points {total:g}/{maximum:g}"
-
-
-def run_step(step: dict, cwd: Path, env: dict) -> tuple[subprocess.CompletedProcess, dict]:
-    output = cwd.parent / f"github_output_{step.get('id', 'x')}"
-    output.write_text("")
-    proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={**env, "GITHUB_OUTPUT": str(output)})
-    values = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
-    return proc, values
+def released_repo(tmp_path: Path, *extra: str, course: Path = COURSE, lab: str = "lab_9_9"
+                  ) -> Path:
+    repo = tmp_path / "student-repo"
+    assert do_release(repo, lab, course, *extra) == 0
+    return repo
 
 
 def test_classroom_result_reaches_the_reporter(tmp_path):
     """Release lab_9_9, fake the private checkout, run the workflow's own shell steps, and
-    feed the step output to a Python port of the reporter: Points X/Y == grade.json."""
-    repo = tmp_path / "student-repo"
-    assert do_release(repo, "lab_9_9", COURSE) == 0
+    feed the step output to the reporter (node): Points X/Y == grade.json."""
+    repo = released_repo(tmp_path)
     # the student's work (the reference answer, so the score is not trivially 0) ...
     shutil.copy(COURSE / "solutions" / "lab_9_9" / "mod.py", repo / "labs" / "lab_9_9")
     # ... and a planted graders/ of their own, which must not survive
     (repo / "graders" / "lab_9_9").mkdir(parents=True)
     (repo / "graders" / "lab_9_9" / "test_free.py").write_text("def test_free(): pass\n")
-    # what actions/checkout leaves for the private repository
-    private = repo / ".graders"
-    shutil.copytree(COURSE / "graders", private / "graders",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(repo / "labgrade", private / "labgrade")
-    (private / "labgrade" / "COURSE_COPY").write_text("")
-    os.symlink(Path(sys.executable).parents[1], repo / ".venv")  # `make setup`, done already
-
-    wf = yaml.safe_load((repo / workflow.WORKFLOW_PATH).read_text())
-    steps = wf["jobs"][workflow.JOB_ID]["steps"]
+    sim.fake_private_checkout(repo, COURSE)
     env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
-    outputs: dict[str, dict[str, str]] = {}
-    for step in steps:
-        if step["name"] == "Put the graders in place" or step["name"].startswith("Grade "):
-            proc, values = run_step(step, repo, env)
-            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-            if "id" in step:
-                outputs[step["id"]] = values
+    outputs, ran = sim.run_job(repo, env)
+    assert [code for _, code in ran] == [0, 0], ran
     assert not (repo / ".graders").exists()
     assert not (repo / "graders" / "lab_9_9" / "test_free.py").exists()
     assert (repo / "labgrade" / "COURSE_COPY").exists()  # the course's framework copy
+    assert not (repo / ".labgrade").exists()  # reports live outside the checkout
 
-    grade = json.loads((repo / ".labgrade" / "lab_9_9" / "grade.json").read_text())
+    grade = json.loads((tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json")
+                       .read_text())
     assert grade["score"] > 0
     decoded = json.loads(base64.b64decode(outputs["lab99"]["result"]))
     assert decoded["max_score"] == grade["max_score"]
     assert sum(t["score"] for t in decoded["tests"]) == grade["score"]
     in_scope = [i for i in grade["items"] if i["status"] != "out_of_scope"]
     assert [(t["name"], t["score"]) for t in decoded["tests"]] == [
-        (i["name"], i["score"]) for i in in_scope]
-    assert reporter_points(steps[-1], outputs) == (
-        f"Points {grade['score']:g}/{grade['max_score']:g}")
+        (f"{i['name']}: {i['score']:g}/{i['max_score']:g} points", i["score"])
+        for i in in_scope]
+    assert all(t["test_code"] == f"pytest labs/lab_9_9 --grade -k {i['name']}"
+               for t, i in zip(decoded["tests"], in_scope))
+    reporter = sim.steps_of(repo)[-1]
+    want = f"Points {grade['score']:g}/{grade['max_score']:g}"
+    assert sim.reporter_points(reporter, outputs) == want
+    node = sim.node_reporter(reporter, outputs)
+    if node is not None:
+        assert sim.posted_points(node) == want, node.stdout + node.stderr
+        # an item that failed with a grader error is named in what the reporter prints
+        assert "Error: test_grader_bug could not be graded" in node.stdout
 
 
 def test_classroom_step_without_a_result_still_reports(tmp_path):
-    """Grading that cannot even start (no interpreter) gives the reporter an error result."""
-    repo = tmp_path / "student-repo"
-    assert do_release(repo, "lab_9_9", COURSE, "--python", "/nonexistent/python") == 0
-    wf = yaml.safe_load((repo / workflow.WORKFLOW_PATH).read_text())
-    step = next(s for s in wf["jobs"][workflow.JOB_ID]["steps"] if s.get("id") == "lab99")
-    proc, values = run_step(step, repo, dict(os.environ))
+    """Grading that cannot even start (no interpreter): the reporter gets 0 out of the
+    lab's real maximum, every item named (not max_score 0, which posts no Points line)."""
+    repo = released_repo(tmp_path, "--python", "/nonexistent/python")
+    step = next(s for s in sim.steps_of(repo) if s.get("id") == "lab99")
+    (tmp_path / "runner-temp").mkdir()
+    proc, values = sim.run_step(step, repo, {**os.environ,
+                                             "RUNNER_TEMP": str(tmp_path / "runner-temp")})
     assert proc.returncode == 1 and "::error" in proc.stdout
     decoded = json.loads(base64.b64decode(values["result"]))
-    assert decoded["status"] == "error" and decoded["tests"][0]["status"] == "error"
+    assert decoded["status"] == "error" and decoded["max_score"] == 50
+    assert all(t["status"] == "error" and t["score"] == 0 for t in decoded["tests"])
+    assert [t["name"].split(":")[0] for t in decoded["tests"]] == [
+        "test_add", "test_partial", "test_slow", "test_speed", "test_plain_assert",
+        "test_hidden", "test_needs_gpu", "test_grader_bug"]
+    node = sim.node_reporter(sim.steps_of(repo)[-1], {"lab99": values})
+    if node is not None:
+        assert sim.posted_points(node) == "Points 0/50", node.stdout + node.stderr
+        assert "Error: test_add did not run" in node.stdout
+
+
+def two_lab_course(tmp_path: Path) -> Path:
+    """The miniature course with a second lab, lab_9_8 (a copy of lab_9_9)."""
+    course = tmp_path / "course"
+    shutil.copytree(COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    for area in ("graders", "labs", "solutions"):
+        shutil.copytree(course / area / "lab_9_9", course / area / "lab_9_8")
+    toml = course / "graders" / "lab_9_8" / "lab.toml"
+    toml.write_text(toml.read_text().replace('id = "lab_9_9"', 'id = "lab_9_8"'))
+    return course
+
+
+def test_release_all_one_failing_lab_keeps_the_others_points(tmp_path):
+    """lab_9_8's grading is killed (the forge attack); lab_9_9 still grades and the
+    reporter posts lab_9_9's points plus 0 out of lab_9_8's maximum."""
+    course = two_lab_course(tmp_path)
+    repo = released_repo(tmp_path, course=course, lab="all")
+    shutil.copy(COURSE / "fixtures" / "lab_9_9" / "attack_forge_classroom" / "mod.py",
+                repo / "labs" / "lab_9_8")
+    shutil.copy(COURSE / "solutions" / "lab_9_9" / "mod.py", repo / "labs" / "lab_9_9")
+    sim.fake_private_checkout(repo, course)
+    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
+    outputs, ran = sim.run_job(repo, env)
+    assert ran == [("Put the graders in place", 0), ("Grade lab_9_8", 1),
+                   ("Grade lab_9_9", 0)]
+    grade = json.loads((tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json")
+                       .read_text())
+    reporter = sim.steps_of(repo)[-1]
+    want = f"Points {grade['score']:g}/{grade['max_score'] + 50:g}"
+    assert sim.reporter_points(reporter, outputs) == want
+    # a grading step that never ran at all (empty output): the expression's fallback
+    assert sim.reporter_points(reporter, {"lab99": outputs["lab99"]}) == want
+    node = sim.node_reporter(reporter, outputs)
+    if node is not None:
+        assert sim.posted_points(node) == want, node.stdout + node.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labgrade import labs
 from labgrade.delivery import (DeliveryError, file_mode, framework_files, framework_root,
-                               walk_files, workflow)
+                               outline, walk_files, workflow)
 
 NEVER_SHIPPED = ("graders", "solutions", "fixtures")
 
@@ -138,7 +138,9 @@ def collect(course_root: Path, which: str, options: workflow.WorkflowOptions | N
                                     bool(options and options.framework_from_graders)).encode())
     add(".gitignore", STUDENT_GITIGNORE.encode())
     if options is not None:
-        add(workflow.WORKFLOW_PATH, workflow.render(lab_ids, options).encode())
+        fallbacks = {lab_id: outline.classroom_fallback(course_root, lab_id, options.profile)
+                     for lab_id in lab_ids}
+        add(workflow.WORKFLOW_PATH, workflow.render(lab_ids, options, fallbacks).encode())
     return [files[k] for k in sorted(files)]
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from labgrade.delivery import DeliveryError
+from labgrade.reports import classroom
 
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 WORKFLOW_NAME = "Autograding Tests"
@@ -96,10 +97,16 @@ def _cache_with(options: WorkflowOptions) -> list[str]:
     ]
 
 
-def render(lab_ids: list[str], options: WorkflowOptions) -> str:
+def render(lab_ids: list[str], options: WorkflowOptions, fallbacks: dict[str, dict]) -> str:
+    """The workflow grading `lab_ids`; `fallbacks[lab]` is the Classroom result the
+    reporter gets for a lab whose grading dies or never starts (outline.classroom_fallback:
+    0 out of the lab's maximum, every item named)."""
     options.validate()
     if not lab_ids:
         raise DeliveryError("no labs to grade")
+    missing = [lab for lab in lab_ids if not (fallbacks.get(lab) or {}).get("max_score")]
+    if missing:
+        raise DeliveryError(f"no fallback result with a maximum for {', '.join(missing)}")
     gpu = options.profile == "gpu"
     runs_on = ("[" + ", ".join(options.gpu_runner_labels) + "]") if gpu else options.cpu_runner
     timeout = options.timeout_minutes or (60 if gpu else 30)
@@ -202,32 +209,39 @@ def render(lab_ids: list[str], options: WorkflowOptions) -> str:
         ]
 
     for lab, sid in zip(lab_ids, ids):
-        grade = (f"{options.python} -m pytest labs/{lab} --grade --profile {options.profile} "
-                 "--classroom-output")
+        fallback = classroom.encode(fallbacks[lab])
+        grade = (f'GITHUB_OUTPUT="$own" {options.python} -m pytest labs/{lab} --grade '
+                 f'--profile {options.profile} --classroom-output --report-dir "$reports"')
         script = [
+            f"# the result comes only from this grading's own output, never from a file in the",
+            "# checkout (student code can write there): the plugin appends result=<base64> to a",
+            "# fresh file of this step, and only a grading that ended normally (exit 0: all",
+            "# passed, 1: items failed, 2: interrupted, reports written) counts",
+            'reports="$RUNNER_TEMP/labgrade"',
+            'own=$(mktemp "$RUNNER_TEMP/labgrade-result.XXXXXX")',
             "set +e",
             grade,
             "code=$?",
             "set -e",
-            "# failing items make pytest exit 1; that is a result, not a broken run",
-            'if ! grep -q "^result=" "$GITHUB_OUTPUT"; then',
-            f'  echo "::error title=labgrade::grading {lab} stopped before it produced a result'
-            ' (exit code $code); see the log above"',
-            f'  if [ -f ".labgrade/{lab}/classroom.json" ]; then',
-            f'    echo "result=$(base64 -w0 < .labgrade/{lab}/classroom.json)" >> "$GITHUB_OUTPUT"',
-            "  else",
-            "    fallback='{\"version\":1,\"status\":\"error\",\"max_score\":0,\"tests\":[{"
-            "\"name\":\"grading\",\"status\":\"error\",\"score\":0,\"message\":\"grading did "
-            "not start: see the Grade step log\",\"test_code\":\"\",\"filename\":\"\","
-            "\"line_no\":0,\"duration\":0}]}'",
-            '    echo "result=$(printf %s "$fallback" | base64 -w0)" >> "$GITHUB_OUTPUT"',
-            "  fi",
+            'line=$(tail -n 1 "$own")',
+            'case "$code" in 0|1|2) ;; *) line="" ;; esac',
+            "# a grading that died (or never started) gets 0 out of the lab's maximum: "
+            f"{fallbacks[lab]['max_score']:g} points",
+            f"fallback='{fallback}'",
+            "# overwrite, not append: whatever else reached $GITHUB_OUTPUT is dropped",
+            "if printf '%s' \"$line\" | grep -Eq '^result=[A-Za-z0-9+/]+={0,2}$'; then",
+            "  printf '%s\\n' \"$line\" > \"$GITHUB_OUTPUT\"",
+            "else",
+            f'  echo "::error title=labgrade::grading {lab} ended without a result (exit code '
+            '$code); 0 points are reported; see the log above"',
+            "  printf 'result=%s\\n' \"$fallback\" > \"$GITHUB_OUTPUT\"",
             "  exit 1",
             "fi",
         ]
         lines += [
             f"      - name: Grade {lab}",
             f"        id: {sid}",
+            "        if: always()",
             "        shell: bash",
         ]
         if options.run_budget_seconds:
@@ -240,14 +254,15 @@ def render(lab_ids: list[str], options: WorkflowOptions) -> str:
         "        uses: actions/upload-artifact@v4",
         "        with:",
         "          name: labgrade-report",
-        "          path: .labgrade/*/report.html",
+        "          path: ${{ runner.temp }}/labgrade/*/report.html",
         "          if-no-files-found: ignore",
         "      - name: Autograding Reporter",
         "        if: always()",
         f"        uses: {REPORTER}",
         "        env:",
-        *[f"          {sid.upper()}_RESULTS: \"${{{{ steps.{sid}.outputs.result }}}}\""
-          for sid in ids],
+        *[f"          {sid.upper()}_RESULTS: \"${{{{ steps.{sid}.outputs.result || "
+          f"'{classroom.encode(fallbacks[lab])}' }}}}\""
+          for lab, sid in zip(lab_ids, ids)],
         "        with:",
         f"          runners: {','.join(ids)}",
     ]

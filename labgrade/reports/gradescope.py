@@ -1,8 +1,10 @@
 """Gradescope's results.json (autograder specification: score, execution_time, output,
-tests[] with name/score/max_score/status/output/visibility, optional leaderboard[])."""
+tests[] with name/score/max_score/status/output/visibility, optional leaderboard[]).
+Each test's output is capped (`limits.cap`)."""
 
 from __future__ import annotations
 
+from labgrade.reports.limits import cap
 from labgrade.scoring import LabResult, Status
 
 
@@ -15,7 +17,7 @@ def to_dict(result: LabResult) -> dict:
         tests.append({
             "name": item.name, "score": item.score, "max_score": item.max_score,
             "status": "passed" if item.status is Status.PASSED else "failed",
-            "output": f"[{item.status.value}] {item.message}".strip(),
+            "output": cap(f"[{item.status.value}] {item.message}".strip()),
             "visibility": item.visibility, "tags": [result.lab_id, result.profile],
         })
         for key, value in item.measured.items():

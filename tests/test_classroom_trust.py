@@ -1,0 +1,48 @@
+"""Trust, end to end on GitHub Classroom: attack submissions run through the released
+workflow's own shell steps (as the Actions runner runs them), and the score the reporter
+would post is what counts.
+
+| attack | what it tries | expected |
+|---|---|---|
+| attack_forge_classroom | writes .labgrade/<lab>/classroom.json (100/100), appends a forged result= to the grader's $GITHUB_OUTPUT, SIGKILLs the grading | Points 0/50, the grading step red |
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from pathlib import Path
+
+import classroom_sim as sim
+
+from labgrade import cli
+
+COURSE = Path(__file__).parent / "data" / "course"
+ATTACKS = COURSE / "fixtures" / "lab_9_9"
+
+
+def test_forged_classroom_result_and_killed_grading_post_zero(tmp_path):
+    repo = tmp_path / "student-repo"
+    assert cli.main(["release", "lab_9_9", "--out", str(repo), "--root", str(COURSE),
+                     "--graders-repo", "course-staff/graders"]) == 0
+    shutil.copy(ATTACKS / "attack_forge_classroom" / "mod.py", repo / "labs" / "lab_9_9")
+    sim.fake_private_checkout(repo, COURSE)
+    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
+    outputs, ran = sim.run_job(repo, env)
+    assert ran == [("Put the graders in place", 0), ("Grade lab_9_9", 1)]
+    # the attack did what it meant to: the forged file is there, the grading was killed
+    forged = repo / ".labgrade" / "lab_9_9" / "classroom.json"
+    assert json.loads(forged.read_text())["max_score"] == 100
+    assert not (tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json").exists()
+    # ... and gained nothing: the step output is the lab's own zero result
+    result = json.loads(base64.b64decode(outputs["lab99"]["result"]))
+    assert result["max_score"] == 50 and result["status"] == "error"
+    assert sum(t["score"] for t in result["tests"]) == 0
+    reporter = sim.steps_of(repo)[-1]
+    assert sim.reporter_points(reporter, outputs) == "Points 0/50"
+    node = sim.node_reporter(reporter, outputs)
+    if node is not None:
+        assert sim.posted_points(node) == "Points 0/50", node.stdout + node.stderr
+        assert node.returncode == 1
