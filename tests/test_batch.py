@@ -70,7 +70,7 @@ def test_default_parallelism_respects_memory(tmp_path):
     course = tmp_path / "course"
     shutil.copytree(COURSE / "graders", course / "graders")
     toml = course / "graders" / "lab_9_9" / "lab.toml"
-    toml.write_text("memory_gib = 6\ncpus = 2\n" + toml.read_text())
+    toml.write_text(toml.read_text() + "\n[resources]\nmemory_gib = 6\ncpus = 2\n")
     heavy = batch.make_plan(course, "lab_9_9")
     assert heavy.memory_bytes == 6 * GiB and heavy.cpus == 2
     assert batch.default_jobs(heavy, memory=24 * GiB, cpus=16) == 3

@@ -119,3 +119,66 @@ def test_run_autograder_time_limit_keeps_what_was_graded(bundle, tmp_path):
     assert "interrupted" in results["output"]
     assert any(t["output"].startswith("[not_run]") for t in results["tests"])
     assert results["score"] == sum(t["score"] for t in results["tests"])
+
+
+def test_settings_for_what_the_lab_declares(tmp_path, capsys):
+    """`labgrade gradescope` names the container and timeout to choose, from lab.toml
+    [resources]; run_autograder's limit and budget stay inside that timeout."""
+    course = course_with_resources(tmp_path, "memory_gib = 2.5\ncpus = 2\nminutes = 12\n")
+    out = tmp_path / "lab.zip"
+    assert cli.main(["gradescope", "lab_9_9", "--root", str(course), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "container (CPU / memory): 2.0 CPU, 3.0 GB RAM" in printed
+    assert "autograder timeout: 20 minutes" in printed
+    assert "Gradescope's defaults are too small for this lab" in printed
+    with zipfile.ZipFile(out) as zf:
+        readme = zf.read("README.md").decode()
+        run = zf.read("run_autograder").decode()
+    assert "2.0 CPU, 3.0 GB RAM" in readme and "20 minutes" in readme
+    assert "LIMIT=${LABGRADE_TIME_LIMIT:-1140}" in run and "BUDGET=1080" in run
+    # --timeout-minutes: the timeout actually configured
+    assert cli.main(["gradescope", "lab_9_9", "--root", str(course), "--out", str(out),
+                     "--timeout-minutes", "10"]) == 0
+    with zipfile.ZipFile(out) as zf:
+        assert "LIMIT=${LABGRADE_TIME_LIMIT:-540}" in zf.read("run_autograder").decode()
+
+
+def course_with_resources(tmp_path: Path, resources: str) -> Path:
+    course = tmp_path / "course"
+    shutil.copytree(COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    toml = course / "graders" / "lab_9_9" / "lab.toml"
+    toml.write_text(toml.read_text() + "\n[resources]\n" + resources)
+    return course
+
+
+def test_grading_out_of_memory_says_so(tmp_path):
+    """Under a memory limit below the lab's declared need (here an address-space limit of
+    768 MiB against memory_gib = 1), a submission that needs more memory ends with a
+    results.json that says grading ran out of memory and how much to allow."""
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    course = course_with_resources(tmp_path, "memory_gib = 1\n")
+    out = tmp_path / "lab.zip"
+    assert cli.main(["gradescope", "lab_9_9", "--root", str(course), "--out", str(out)]) == 0
+    hog = tmp_path / "mod.py"
+    hog.write_text((COURSE / "solutions" / "lab_9_9" / "mod.py").read_text()
+                   + "\n\ndef add(a, b):\n    block = bytearray(900 << 20)\n"
+                     "    return a + b + len(block) * 0\n")
+    ag = tmp_path / "autograder"
+    gradescope.extract(out, ag / "source")
+    (ag / "submission").mkdir(parents=True)
+    shutil.copy(hog, ag / "submission" / "mod.py")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(ag), "LABGRADE_PYTHON": sys.executable,
+           "SELFTEST_CONFTEST_MARK": str(tmp_path / "m")}
+    proc = subprocess.run([prlimit, f"--as={768 << 20}", "bash",
+                           str(ag / "source" / "run_autograder")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((ag / "results" / "results.json").read_text())
+    assert problems(results) == []
+    assert results["score"] == 0
+    assert results["output"].startswith("Grading ran out of memory: the autograder container "
+                                        "allows 768 MiB and this lab needs about 1 GiB")
+    assert "set the autograder's memory to at least 1.5 GB" in results["output"]
+    assert "not a judgement of your code" in results["output"]

@@ -290,9 +290,13 @@ def _untar(data: bytes, dest: Path) -> None:
 def _ray_grade(plan_dict: dict, name: str, submission_tar: bytes) -> dict:
     """Body of the Ray task: unpack the submission on the node, grade it, pack reports."""
     import tempfile
+
+    import ray
     plan = Plan(**{**plan_dict, "course_root": Path(plan_dict["course_root"])})
+    node_id = ray.get_runtime_context().get_node_id()
     if not (plan.course_root / "graders" / plan.lab_id).is_dir():
-        return {"name": name, "error": f"this node has no course checkout at {plan.course_root}"}
+        return {"name": name, "node_id": node_id,
+                "error": f"this node has no course checkout at {plan.course_root}"}
     with tempfile.TemporaryDirectory(prefix=f"labgrade-{name}-") as tmp:
         tmp_path = Path(tmp)
         submission = tmp_path / "submission"
@@ -302,11 +306,26 @@ def _ray_grade(plan_dict: dict, name: str, submission_tar: bytes) -> dict:
         return {"name": name, "wall_seconds": outcome.wall_seconds,
                 "exit_code": outcome.exit_code, "outcome": outcome.outcome,
                 "detail": outcome.detail, "reports": _tar_dir(report_dir),
-                "node": os.uname().nodename}
+                "node": os.uname().nodename, "node_id": node_id}
+
+
+def _able_nodes(ray, needs: dict[str, float]) -> int:
+    """How many live nodes could ever run a task needing `needs` (total resources)."""
+    able = 0
+    for node in ray.nodes():
+        total = node.get("Resources", {})
+        if node.get("Alive") and all(total.get(k, 0) >= v for k, v in needs.items() if v):
+            able += 1
+    return able
 
 
 def run_ray(plan: Plan, submissions: list[tuple[str, Path]], out: Path, *,
-            address: str | None = None, progress=None) -> list[Outcome]:
+            address: str | None = None, resources: dict[str, float] | None = None,
+            progress=None, poll_seconds: float = 5.0) -> list[Outcome]:
+    """Each submission a Ray task needing the plan's CPUs, memory, GPUs and `resources`
+    (custom node resources, e.g. {"grader": 1} to keep gradings on the nodes that offer
+    it). A task whose node dies is reported as crashed (never retried, never lost); when
+    no live node can run the remaining tasks any more, they are reported as crashed too."""
     try:
         import ray
     except ImportError:
@@ -318,16 +337,32 @@ def run_ray(plan: Plan, submissions: list[tuple[str, Path]], out: Path, *,
         kwargs = {"address": address} if address else {"include_dashboard": False}
         ray.init(log_to_driver=False, logging_level="ERROR", **kwargs)
         started_here = True
+    resources = dict(resources or {})
+    needs = {"CPU": plan.cpus, "GPU": plan.gpus, "memory": plan.memory_bytes, **resources}
     try:
         task = ray.remote(_ray_grade).options(
             num_cpus=plan.cpus, num_gpus=plan.gpus, memory=plan.memory_bytes,
-            max_retries=0)
+            resources=resources or None, max_retries=0)
         plan_dict = {**plan.__dict__, "course_root": str(plan.course_root)}
         pending = {task.remote(plan_dict, name, _tar_dir(path)): (name, path)
                    for name, path in submissions}
         outcomes: list[Outcome] = []
+
+        def report(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=poll_seconds)
+            if not done:
+                if _able_nodes(ray, needs) == 0:
+                    for ref, (name, path) in list(pending.items()):
+                        ray.cancel(ref, force=True)
+                        report(Outcome(name, path, report_dir=out / name, outcome="crashed",
+                                       detail=f"no live Ray node offers {needs}: not graded"))
+                    pending.clear()
+                continue
             ref = done[0]
             name, path = pending.pop(ref)
             outcome = Outcome(name, path, report_dir=out / name)
@@ -336,6 +371,7 @@ def run_ray(plan: Plan, submissions: list[tuple[str, Path]], out: Path, *,
             except Exception as exc:  # noqa: BLE001 - a lost node or a task error
                 outcome.outcome, outcome.detail = "crashed", f"ray: {exc}"[:1500]
             else:
+                outcome.extra["node_id"] = reply.get("node_id", "")
                 if "error" in reply:
                     outcome.outcome, outcome.detail = "crashed", reply["error"]
                 else:
@@ -350,9 +386,7 @@ def run_ray(plan: Plan, submissions: list[tuple[str, Path]], out: Path, *,
                             (out / name / plan.lab_id / "grade.json").read_text())
                     except (OSError, ValueError):
                         outcome.grade = None
-            outcomes.append(outcome)
-            if progress:
-                progress(outcome)
+            report(outcome)
         return outcomes
     finally:
         if started_here:
@@ -360,7 +394,8 @@ def run_ray(plan: Plan, submissions: list[tuple[str, Path]], out: Path, *,
 
 
 def batch(submissions_dir: Path, plan: Plan, out: Path, *, jobs: int | None = None,
-          ray_address: str | None = None, use_ray: bool = False, progress=None
+          ray_address: str | None = None, use_ray: bool = False,
+          ray_resources: dict[str, float] | None = None, progress=None
           ) -> tuple[list[Outcome], Path, float]:
     submissions = discover(submissions_dir)
     names = [n for n, _ in submissions]
@@ -370,7 +405,8 @@ def batch(submissions_dir: Path, plan: Plan, out: Path, *, jobs: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if use_ray:
-        outcomes = run_ray(plan, submissions, out, address=ray_address, progress=progress)
+        outcomes = run_ray(plan, submissions, out, address=ray_address,
+                           resources=ray_resources, progress=progress)
     else:
         outcomes = run_local(plan, submissions, out, jobs or default_jobs(plan),
                              progress=progress)
@@ -379,7 +415,9 @@ def batch(submissions_dir: Path, plan: Plan, out: Path, *, jobs: int | None = No
     summary = {"lab": plan.lab_id, "profile": plan.profile, "submissions": len(outcomes),
                "backend": "ray" if use_ray else "local",
                "jobs": None if use_ray else (jobs or default_jobs(plan)),
-               "memory_estimate_bytes": plan.memory_bytes, "wall_seconds": round(wall, 1)}
+               "memory_estimate_bytes": plan.memory_bytes, "wall_seconds": round(wall, 1),
+               "outcomes": {o.name: {"outcome": o.outcome, **o.extra, "detail": o.detail[-300:]}
+                            for o in sorted(outcomes, key=lambda o: o.name)}}
     (out / "batch.json").write_text(json.dumps(summary, indent=2) + "\n")
     return outcomes, path, wall
 
