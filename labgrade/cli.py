@@ -59,13 +59,27 @@ def cmd_release(args) -> int:
 def cmd_gradescope(args) -> int:
     from labgrade.delivery import gradescope
     root = _course_root(args)
-    out = gradescope.build(root, args.lab, Path(args.out), profile=args.profile)
+    out = gradescope.build(root, args.lab, Path(args.out), profile=args.profile,
+                           timeout_minutes=args.timeout_minutes)
     print(f"gradescope autograder for {args.lab} ({args.profile} profile) -> {out} "
           f"({out.stat().st_size} bytes)")
+    print("\n".join(gradescope.settings(root, args.lab, args.timeout_minutes).lines()))
     return 0
 
 
 # ----------------------------------------------------------------------- batch
+def _ray_resources(pairs: list[str]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        name, _, amount = pair.partition("=")
+        try:
+            out[name.strip()] = float(amount)
+        except ValueError:
+            raise DeliveryError(f"--ray-resource {pair!r}: give NAME=AMOUNT, e.g. grader=1") \
+                from None
+    return out
+
+
 def cmd_batch(args) -> int:
     from labgrade.delivery import batch
     root = _course_root(args)
@@ -87,6 +101,7 @@ def cmd_batch(args) -> int:
     try:
         outcomes, path, wall = batch.batch(Path(args.submissions), plan, out, jobs=jobs,
                                            ray_address=args.ray or None, use_ray=use_ray,
+                                           ray_resources=_ray_resources(args.ray_resource),
                                            progress=progress)
     except KeyboardInterrupt:
         batch.stop_all()
@@ -165,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab")
     p.add_argument("--out", required=True, help="the zip to write")
     p.add_argument("--profile", choices=("cpu", "gpu", "auto"), default="cpu")
+    p.add_argument("--timeout-minutes", type=int, default=None,
+                   help="the autograder timeout you will set in Gradescope (default: from "
+                        "lab.toml [resources] minutes, at least 10)")
     common(p)
     p.set_defaults(func=cmd_gradescope)
 
@@ -187,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPUs per run (default 1 for gpu, else 0)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run on Ray: a cluster address, or none to start a local instance")
+    p.add_argument("--ray-resource", action="append", default=[], metavar="NAME=AMOUNT",
+                   help="a custom Ray node resource each grading needs (repeatable), e.g. "
+                        "grader=1 to run only on nodes started with --resources "
+                        "'{\"grader\": N}'")
     common(p)
     p.set_defaults(func=cmd_batch)
 
