@@ -1,8 +1,9 @@
 """Grading profiles: `cpu` (the embedded default) and `gpu` (a CUDA vLLM).
 
 A profile picks models, memory settings and thresholds; the numbers live with each lab in
-`graders/<id>/lab.toml` under `[profiles.<name>]`. `auto` means gpu when an NVIDIA GPU and a
-CUDA build of vLLM are both present, else cpu. Detection never imports torch (slow).
+`graders/<id>/lab.toml` under `[profiles.<name>]` (read by labgrade.labs; a profile may
+start from another's settings with `extends = "cpu"`). `auto` means gpu when an NVIDIA GPU
+and a CUDA build of vLLM are both present, else cpu. Detection never imports torch (slow).
 """
 
 from __future__ import annotations

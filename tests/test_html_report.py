@@ -292,7 +292,9 @@ def test_chromium_renders_the_report(graded, tmp_path):
     colours, ink, palette = _png_stats(shot)
     assert colours > 20 and ink > 0.03, (colours, ink)  # text, bars and plots, not blank
     # the status colours of the breakdown are on screen (passed green, partial amber)
-    near = lambda rgb: any(sum(abs(a - b) for a, b in zip(rgb, p)) < 30 for p in palette)  # noqa: E731
+    def near(rgb: tuple[int, int, int]) -> bool:
+        return any(sum(abs(a - b) for a, b in zip(rgb, p)) < 30 for p in palette)
+
     assert near((0x1a, 0x7f, 0x37)) and near((0xbf, 0x87, 0x00))
     dom = chromium("--dump-dom", url)
     assert dom.returncode == 0

@@ -49,7 +49,8 @@ def _is_number(value: object) -> bool:
 
 def _threshold(measured: dict, key: str) -> Threshold | None:
     curve = measured.get(f"curve:{key}")
-    if isinstance(curve, dict) and _is_number(curve.get("zero_at")) and _is_number(curve.get("full_at")):
+    if (isinstance(curve, dict) and _is_number(curve.get("zero_at"))
+            and _is_number(curve.get("full_at"))):
         return Threshold("curve", float(curve["zero_at"]), float(curve["full_at"]))
     limit = measured.get(f"limit:{key}")
     if isinstance(limit, dict):
