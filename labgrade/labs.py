@@ -151,14 +151,13 @@ SCHEMA: dict[str, Key] = {
 }
 RESOURCE_KEYS = ("memory_gib", "cpus", "minutes")
 TARGET_KEYS = ("text", "unit", "item")
-PROFILE_TABLES = ("not_graded", "hub")  # keys of a profile that are not plain settings
 
 
 class _Reader:
     """Validates one lab.toml; every complaint names the file and the key."""
 
-    def __init__(self, path: Path, shown: str) -> None:
-        self.path, self.shown = path, shown
+    def __init__(self, shown: str) -> None:
+        self.shown = shown  # the file as the message names it
 
     def error(self, key: str, problem: str) -> LabConfigError:
         return LabConfigError(f"{self.shown}: {key}: {problem}")
@@ -303,7 +302,7 @@ def load_lab(root: Path, lab_id: str) -> Lab:
         meta = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise LabConfigError(f"{shown}: {exc}") from exc
-    reader = _Reader(path, shown)
+    reader = _Reader(shown)
     reader.top_level(meta, lab_id)
     profiles = reader.profiles(meta.get("profiles", {}))
     return Lab(id=lab_id, root=root, title=meta["title"], files=tuple(meta["files"]),
