@@ -71,10 +71,11 @@ def test_published_acceptance_region_and_error_rates():
 
 
 def test_settings_match_the_published_test():
-    import tomllib
+    from labgrade.labs import load_lab
 
-    profiles = tomllib.loads((ROOT / "graders" / LAB / "lab.toml").read_text())["profiles"]
-    for settings in profiles.values():
+    lab = load_lab(ROOT, LAB)
+    for profile in lab.profiles:
+        settings = lab.settings(profile)
         assert settings["ab_users"] == 400 and settings["ab_alpha"] == 0.001
         assert settings["ab_weights"] == {"2": 0.8, "3": 0.2}
         assert "ab_seed" not in settings  # a fresh draw of users per run
