@@ -1,6 +1,6 @@
 """Notebook submissions: the code cells tagged `grade` of `<name>.ipynb` become module `<name>`.
 
-Runs only inside the worker subprocess (`labgrade.worker._load_student_module` calls
+Runs only inside the worker subprocess (`labgrade.worker.load_student_module` calls
 `load_module` when `<name>.py` is absent and `<name>.ipynb` exists): the grading process
 never reads student code as code.
 

@@ -27,6 +27,7 @@ import pytest
 import labgrade
 from labgrade import integrity, labs, markers, profiles
 from labgrade.reports import classroom, console, write_all
+from labgrade.reports.limits import cap
 from labgrade.runtime import process
 from labgrade.submission import TrustedCodeError
 from labgrade.markers import ItemSpec, MarkerError
@@ -347,7 +348,7 @@ class GradingSession:
                                                          "teardown": 0.0})
         phases[call.when] = round(phases[call.when] + call.duration, 3)
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
-            self.results[item.nodeid] = self.item_result(item, call, report)
+            self.results[item.nodeid] = _capped(self.item_result(item, call, report))
             self.write_reports(final=False)  # a crash of the run keeps what was graded
         elif call.when == "teardown" and report.failed and item.nodeid in self.results:
             prior = self.results[item.nodeid]
@@ -425,7 +426,8 @@ class GradingSession:
         digests = {"submission": self.submission_digests[lab_id],
                    "graders": self.digests_at_start[f"graders/{lab_id}"],
                    "labgrade": self.digests_at_start["labgrade"]}
-        return LabResult(lab_id=lab_id, profile=self.profile, mode=self.mode,
+        return LabResult(lab_id=lab_id, title=request.lab.title, profile=self.profile,
+                         mode=self.mode,
                          submission=str(request.submission_dir), items=tuple(items),
                          digests=digests,
                          started_at=self.started_at, finished_at=time.time(),
@@ -480,10 +482,10 @@ class GradingSession:
             if self.config.getoption("classroom_output"):
                 encoded = classroom.encode(classroom.to_dict(result))
                 tr.write_line(f"classroom result: {encoded}")
-                github_output = os.environ.get("GITHUB_OUTPUT")
-                if github_output:
-                    with open(github_output, "a") as fh:
-                        fh.write(f"result={encoded}\n")
+        github_output = os.environ.get("GITHUB_OUTPUT")
+        if self.config.getoption("classroom_output") and github_output and self.final_results:
+            with open(github_output, "a") as fh:  # one line per call, however many labs
+                fh.write(classroom.github_output_line(self.final_results))
 
     def close(self) -> None:
         if self._closed:
@@ -496,6 +498,16 @@ class GradingSession:
                 traceback.print_exc()
         process.stop_all()
         integrity.kill_descendants()  # anything daemonized that escaped its process group
+
+
+def _capped(result: ItemResult) -> ItemResult:
+    """Messages are bounded where they are made (a submission can raise or print megabytes,
+    or echo what it read): every report, the console and grade.json get the capped text."""
+    return replace(result, message=cap(result.message),
+                   hidden_detail=cap(result.hidden_detail, HIDDEN_DETAIL_BYTES))
+
+
+HIDDEN_DETAIL_BYTES = 16 * 1024
 
 
 class ItemTimeout(Exception):

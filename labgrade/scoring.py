@@ -74,6 +74,7 @@ class LabResult:
     interrupted: bool = False
     digests: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
+    title: str = ""
 
     @property
     def score(self) -> float:

@@ -42,7 +42,7 @@ _STORE: dict[str, object] = {}
 _trusted_root: Path | None = None  # the course root, in a worker given --trusted-root
 
 
-def _load_student_module(root: Path, name: str) -> ModuleType:
+def load_student_module(root: Path, name: str) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     if not name.isidentifier():
@@ -119,7 +119,7 @@ def _student_frames(exc: BaseException, root: Path) -> list[traceback.FrameSumma
             if _in_submission(frame.filename, root)]
 
 
-def _student_traceback(exc: BaseException, root: Path) -> str:
+def student_traceback(exc: BaseException, root: Path) -> str:
     """The traceback frames that belong to the student's files (the rest is ours)."""
     frames = _student_frames(exc, root)
     lines = traceback.format_list(frames[-6:]) if frames else []
@@ -153,7 +153,7 @@ def _failure(kind: str, exc: BaseException, root: Path, *, trusted: bool,
         prefix = f"importing your {what} module failed: " if kind == "import" else ""
         return {"ok": False, "kind": kind, "blame": "student",
                 "error": (prefix + _describe(exc))[:2000],
-                "traceback": _student_traceback(exc, root)}
+                "traceback": student_traceback(exc, root)}
     return {"ok": False, "kind": kind, "blame": "grader",
             "error": _describe(exc),
             "traceback": "".join(traceback.format_exception(exc))[-8000:]}
@@ -161,7 +161,7 @@ def _failure(kind: str, exc: BaseException, root: Path, *, trusted: bool,
 
 def _import(module_name: str, root: Path) -> ModuleType:
     if not is_trusted(module_name):
-        return _load_student_module(root, module_name)
+        return load_student_module(root, module_name)
     if module_name.startswith("graders.") and _trusted_root is None:
         raise ImportError(f"{module_name} is grader code: only a worker started with "
                           "trusted_root (one that never imports student code) may import it")

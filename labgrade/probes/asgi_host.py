@@ -21,7 +21,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from labgrade.worker import _load_student_module, _student_traceback
+from labgrade.worker import load_student_module, student_traceback
 
 
 def _write_status(path: Path | None, **status: object) -> None:
@@ -35,7 +35,7 @@ def _write_status(path: Path | None, **status: object) -> None:
 def _fail(status_file: Path | None, phase: str, exc: BaseException, root: Path) -> None:
     error = f"{type(exc).__name__}: {exc}"[:2000]
     _write_status(status_file, phase=phase, ok=False, error=error,
-                  traceback=_student_traceback(exc, root))
+                  traceback=student_traceback(exc, root))
     traceback.print_exc()
     sys.stderr.flush()
     os._exit(3)
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
     _write_status(args.status_file, phase="import", ok=True)
     try:
-        module = _load_student_module(root, args.module)
+        module = load_student_module(root, args.module)
     except BaseException as exc:  # noqa: BLE001 - a syntax error or failing import
         _fail(args.status_file, "import", exc, root)
     factory = getattr(module, args.factory, None)

@@ -40,10 +40,10 @@ def _as_arrays(value, func: str):
 def call(root: str, module: str, func: str, arrays: dict, kwargs: dict, out_dir: str) -> dict:
     import numpy as np
 
-    from labgrade.worker import _load_student_module
+    from labgrade.worker import load_student_module
 
     try:
-        target = getattr(_load_student_module(Path(root), module), func, None)
+        target = getattr(load_student_module(Path(root), module), func, None)
     except BaseException as exc:
         raise StudentFault(f"importing your {module} module failed: "
                            f"{type(exc).__name__}: {exc}") from exc

@@ -16,7 +16,7 @@ def preload(module: str) -> bool:
     from labgrade import worker
 
     try:
-        worker._load_student_module(Path(sys.argv[1]).resolve(), module)
+        worker.load_student_module(Path(sys.argv[1]).resolve(), module)
     except BaseException:  # noqa: BLE001 - reported by the real call
         return False
     return True

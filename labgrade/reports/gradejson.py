@@ -21,7 +21,7 @@ def item_dict(item: ItemResult) -> dict:
 def to_dict(result: LabResult) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
-        "lab": result.lab_id, "profile": result.profile, "mode": result.mode,
+        "lab": result.lab_id, "title": result.title, "profile": result.profile, "mode": result.mode,
         "submission": result.submission, "score": result.score,
         "max_score": result.max_score, "interrupted": result.interrupted,
         "started_at": result.started_at, "finished_at": result.finished_at,

@@ -237,8 +237,7 @@ def _format_value(value: object, key: str = "") -> str:
 
 
 def render(result: LabResult) -> str:
-    # LabResult does not carry the lab's title yet (requested); the page then shows the id
-    title = getattr(result, "title", "")
+    title = result.title
     pct = (result.score / result.max_score * 100) if result.max_score else 0.0
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
