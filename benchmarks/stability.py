@@ -21,17 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # lab.toml keys of full-marks thresholds, per measured ratio (for the margin column)
-FULL_AT = {"ttft_speedup": "ttft_full_at", "ngram_speedup": "ngram_full_at",
-           "draft_speedup": "draft_full_at", "speedup": "speedup_full_at",
-           "prefix_hit_rate": "hit_rate_full_at"}
-
-
 def one_run(lab: str, profile: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -44,16 +38,15 @@ def one_run(lab: str, profile: str) -> dict:
         if not path.exists():
             sys.exit(f"no grade.json:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         grade = json.loads(path.read_text())
-    ratios = {}
+    ratios = {}  # every curve-scored measurement, with the thresholds it was scored on
     for item in grade["items"]:
         measured = item.get("measured", {})
         for key, value in measured.items():
-            if f"{key}_spread" in measured:
-                ratios[key] = {"median": value, "spread": measured[f"{key}_spread"],
-                               "quartiles": measured.get(f"{key}_quartiles")}
-        if "prefix_hit_rate" in measured:
-            ratios["prefix_hit_rate"] = {"median": measured["prefix_hit_rate"], "spread": 0.0,
-                                         "quartiles": None}
+            curve = measured.get(f"curve:{key}")
+            if isinstance(curve, dict):
+                ratios[key] = {"median": value, "spread": measured.get(f"{key}_spread", 0.0),
+                               "quartiles": measured.get(f"{key}_quartiles"),
+                               "full_at": curve["full_at"]}
     items = {i["name"]: i["score"] for i in grade["items"] if i["status"] != "out_of_scope"}
     tainted = any("was modified during this run" in i["message"] for i in grade["items"])
     return {"score": grade["score"], "tainted": tainted, "max": grade["max_score"], "wall": wall,
@@ -68,9 +61,6 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()
-    settings = tomllib.loads((ROOT / "graders" / args.lab / "lab.toml").read_text())
-    settings = settings.get("profiles", {}).get(args.profile, {})
-
     runs = []
     for i in range(args.runs):
         run = one_run(args.lab, args.profile)
@@ -97,7 +87,7 @@ def main() -> int:
     for key in keys:
         values = [r["ratios"][key]["median"] for r in runs if key in r["ratios"]]
         spreads = [r["ratios"][key]["spread"] for r in runs if key in r["ratios"]]
-        full = settings.get(FULL_AT.get(key, ""), None)
+        full = next(r["ratios"][key]["full_at"] for r in runs if key in r["ratios"])
         margin = f"{min(values) / full:8.2f}x" if full else f"{'':>9}"
         print(f"{key:26}{min(values):8.3f}{statistics.median(values):8.3f}{max(values):8.3f}"
               f"{max(spreads):12.2f}{full if full is not None else '':>9}{margin}")

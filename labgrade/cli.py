@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default batch-<lab>)")
     p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--timeout", type=float, default=None,
-                   help="seconds per submission (default lab.toml batch_timeout or 1800)")
+                   help="seconds per submission (default lab.toml [resources] minutes, or 30 min)")
     p.add_argument("--memory-gib", type=float, default=None,
                    help="memory per run (default: the lab's estimate)")
     p.add_argument("--cpus", type=float, default=None, help="cores per run (default 1)")

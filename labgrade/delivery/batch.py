@@ -10,8 +10,8 @@ Each leaves OUT/<name>/<id>/ (grade.json, results.json, report.html, ...) and
 OUT/<name>/pytest.log; OUT/gradebook.csv has one row per submission, sorted by name.
 
 Parallelism: on one machine a pool of N such processes, N (default) limited by cores and by
-memory: a lab's per-run memory estimate (lab.toml `memory_gib`, else its profile's
-`rss_budget_bytes`, else 1 GiB) against the machine's available memory. Beyond one machine,
+memory: a lab's per-run memory estimate (lab.toml `[resources] memory_gib`, else its
+profile's `rss_budget_bytes`, else 1 GiB) against the machine's available memory. Beyond one machine,
 `--ray` runs each grading as a Ray task requesting the same CPUs, memory and (gpu profile)
 GPUs; every node needs the course checkout (and its .venv) at the same path.
 """
