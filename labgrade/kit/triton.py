@@ -120,6 +120,7 @@ class TritonDeployment:
     def start(self, *, student: Iterable[str] = (), ours: Iterable[str] = ()) -> "TritonDeployment":
         """Start the server and load the student's models and the grader's (concurrently;
         after a crash one at a time, the grader's first)."""
+        ours, student = list(ours), list(student)
         self._ours.update(ours)
         self._wanted = list(dict.fromkeys([*ours, *student]))
         self._bring_up()
