@@ -102,7 +102,7 @@ def test_prefix_cache_cuts_ttft(host, prefix_run, settings, score):
                   ttft_on_ms=round(statistics.median(result.candidate) * 1e3, 2),
                   ttft_speedup_wall_per_request=round(wall, 3),
                   **{"leaderboard:prefix-cache TTFT speed-up": round(result.median, 2)})
-    score_curve(score, "ttft_speedup", result, zero_at=zero_at, full_at=full_at,
+    score_curve(score, "ttft_speedup", result, unit="x", zero_at=zero_at, full_at=full_at,
                 message=f"TTFT with your prefix cache: {result.describe('speed-up')} over the "
                         "same engine without it",
                 fail_hint="the shared part of your prompts must be reused, see the hit-rate "

@@ -121,7 +121,7 @@ def test_ngram_speedup(host, ngram_engine, settings, score):
                   latency_ngram_ms=round(statistics.median(result.candidate) * 1e3, 1),
                   ngram_speedup_wall_per_request=_wall_ratio(seen, "ngram"),
                   **{"leaderboard:n-gram speed-up": round(result.median, 2)})
-    score_curve(score, "ngram_speedup", result, zero_at=settings["ngram_zero_at"],
+    score_curve(score, "ngram_speedup", result, unit="x", zero_at=settings["ngram_zero_at"],
                 full_at=settings["ngram_full_at"],
                 message="single-stream latency with your n-gram speculation: "
                         + result.describe("speed-up"),
@@ -169,7 +169,7 @@ def test_draft_model_speedup(host, draft_engine, settings, score):
                   latency_without_ms=round(statistics.median(result.baseline) * 1e3, 1),
                   latency_draft_ms=round(statistics.median(result.candidate) * 1e3, 1),
                   draft_speedup_wall_per_request=_wall_ratio(seen, "draft"))
-    score_curve(score, "draft_speedup", result, zero_at=settings["draft_zero_at"],
+    score_curve(score, "draft_speedup", result, unit="x", zero_at=settings["draft_zero_at"],
                 full_at=settings["draft_full_at"],
                 message="single-stream latency with your draft model: "
                         + result.describe("speed-up"),
