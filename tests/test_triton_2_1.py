@@ -100,7 +100,7 @@ def test_solution_gets_full_marks(tmp_path):
     assert not failed, failed
     assert grade_json["score"] == grade_json["max_score"] == 100
     assert "TOTAL 100/100" in out
-    line = next(l for l in out.splitlines() if l.startswith("classroom result: "))
+    line = next(ln for ln in out.splitlines() if ln.startswith("classroom result: "))
     payload = json.loads(base64.b64decode(line.split(": ", 1)[1]))
     assert sum(t["score"] for t in payload["tests"]) == 100 and payload["status"] == "pass"
     items = items_by_name(grade_json)

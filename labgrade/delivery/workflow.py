@@ -213,7 +213,7 @@ def render(lab_ids: list[str], options: WorkflowOptions, fallbacks: dict[str, di
         grade = (f'GITHUB_OUTPUT="$own" {options.python} -m pytest labs/{lab} --grade '
                  f'--profile {options.profile} --classroom-output --report-dir "$reports"')
         script = [
-            f"# the result comes only from this grading's own output, never from a file in the",
+            "# the result comes only from this grading's own output, never from a file in the",
             "# checkout (student code can write there): the plugin appends result=<base64> to a",
             "# fresh file of this step, and only a grading that ended normally (exit 0: all",
             "# passed, 1: items failed, 2: interrupted, reports written) counts",

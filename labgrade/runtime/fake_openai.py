@@ -58,7 +58,11 @@ async def _stream(writer: asyncio.StreamWriter, n: int, ttft: float, itl: float,
         sent.append(time.perf_counter())
         due += itl
     if usage:
-        await send(f"data: {json.dumps({'id': 'cmpl-fake', 'object': 'text_completion', 'created': 0, 'model': 'fake', 'choices': [], 'usage': {'prompt_tokens': prompt_tokens, 'completion_tokens': n, 'total_tokens': prompt_tokens + n}})}\n\n".encode())  # noqa: E501
+        counts = {"prompt_tokens": prompt_tokens, "completion_tokens": n,
+                  "total_tokens": prompt_tokens + n}
+        final = {"id": "cmpl-fake", "object": "text_completion", "created": 0,
+                 "model": "fake", "choices": [], "usage": counts}
+        await send(f"data: {json.dumps(final)}\n\n".encode())
     await send(b"data: [DONE]\n\n")
     writer.write(b"0\r\n\r\n")
     await writer.drain()
