@@ -16,6 +16,9 @@ from . import prompts
 
 
 class Expected:
+    """Greedy answers for the hidden requests (prompts.py) and the tokenizer; items ask
+    with the same (prompt, max_tokens) they sent, other requests reach the engine."""
+
     def __init__(self, reference: ReferenceEngine, model: str) -> None:
         self._reference = reference
         self._answers: dict[tuple[str, int], dict] = {}
