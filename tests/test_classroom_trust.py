@@ -35,7 +35,8 @@ def test_forged_classroom_result_and_killed_grading_post_zero(tmp_path):
     # the attack did what it meant to: the forged file is there, the grading was killed
     forged = repo / ".labgrade" / "lab_9_9" / "classroom.json"
     assert json.loads(forged.read_text())["max_score"] == 100
-    assert not (tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json").exists()
+    partial = tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json"
+    assert json.loads(partial.read_text())["interrupted"]  # killed before its final report
     # ... and gained nothing: the step output is the lab's own zero result
     result = json.loads(base64.b64decode(outputs["lab99"]["result"]))
     assert result["max_score"] == 50 and result["status"] == "error"

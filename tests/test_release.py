@@ -223,28 +223,31 @@ def test_classroom_step_without_a_result_still_reports(tmp_path):
 
 
 def two_lab_course(tmp_path: Path) -> Path:
-    """The miniature course with a second lab, lab_9_8 (a copy of lab_9_9)."""
+    """The miniature course reduced to two labs: lab_9_9 and lab_9_7 (a copy of it)."""
     course = tmp_path / "course"
     shutil.copytree(COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    for other in course.glob("*/lab_*"):
+        if other.name != "lab_9_9" and other.parent.name in ("graders", "labs", "solutions"):
+            shutil.rmtree(other)
     for area in ("graders", "labs", "solutions"):
-        shutil.copytree(course / area / "lab_9_9", course / area / "lab_9_8")
-    toml = course / "graders" / "lab_9_8" / "lab.toml"
-    toml.write_text(toml.read_text().replace('id = "lab_9_9"', 'id = "lab_9_8"'))
+        shutil.copytree(course / area / "lab_9_9", course / area / "lab_9_7")
+    toml = course / "graders" / "lab_9_7" / "lab.toml"
+    toml.write_text(toml.read_text().replace('id = "lab_9_9"', 'id = "lab_9_7"'))
     return course
 
 
 def test_release_all_one_failing_lab_keeps_the_others_points(tmp_path):
-    """lab_9_8's grading is killed (the forge attack); lab_9_9 still grades and the
-    reporter posts lab_9_9's points plus 0 out of lab_9_8's maximum."""
+    """lab_9_7's grading is killed (the forge attack); lab_9_9 still grades and the
+    reporter posts lab_9_9's points plus 0 out of lab_9_7's maximum."""
     course = two_lab_course(tmp_path)
     repo = released_repo(tmp_path, course=course, lab="all")
     shutil.copy(COURSE / "fixtures" / "lab_9_9" / "attack_forge_classroom" / "mod.py",
-                repo / "labs" / "lab_9_8")
+                repo / "labs" / "lab_9_7")
     shutil.copy(COURSE / "solutions" / "lab_9_9" / "mod.py", repo / "labs" / "lab_9_9")
     sim.fake_private_checkout(repo, course)
     env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
     outputs, ran = sim.run_job(repo, env)
-    assert ran == [("Put the graders in place", 0), ("Grade lab_9_8", 1),
+    assert ran == [("Put the graders in place", 0), ("Grade lab_9_7", 1),
                    ("Grade lab_9_9", 0)]
     grade = json.loads((tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json")
                        .read_text())
