@@ -7,8 +7,8 @@
     def test_something(submission): ...
 
 The plugin stores the spec in `item.stash` (as pytest's skipping.py does with its marks); a
-bad marker is a collection error naming the test and the fix. `timeout(seconds)` is the old
-name of `budget(seconds)`, still accepted until every lab is renamed.
+bad marker is a collection error naming the test and the fix. `timeout` (the old name of
+`budget`, and pytest-timeout's marker) is one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ HELP = {
                   "@pytest.mark.visibility('hidden')",
     "budget": "budget(seconds): the item's time budget (default: the lab's item_timeout), "
               "e.g. @pytest.mark.budget(120)",
-    "timeout": "timeout(seconds): old name of budget(seconds); rename it",
     "profiles": f"profiles(*names): the item is in scope only under these profiles "
                 f"({', '.join(PROFILES)}), e.g. @pytest.mark.profiles('gpu')",
 }
@@ -92,11 +91,10 @@ def _visibility(item: pytest.Item, problems: list[str]) -> str:
 
 
 def _budget(item: pytest.Item, problems: list[str]) -> float | None:
-    budget, old = item.get_closest_marker("budget"), item.get_closest_marker("timeout")
-    if budget is not None and old is not None:
-        problems.append("both @pytest.mark.budget and @pytest.mark.timeout are set: keep "
-                        "only budget(seconds)")
-    marker = budget or old
+    if item.get_closest_marker("timeout") is not None:
+        problems.append("@pytest.mark.timeout is pytest-timeout's marker, not labgrade's: "
+                        "write @pytest.mark.budget(seconds)")
+    marker = item.get_closest_marker("budget")
     if marker is None:
         return None
     value = _single_arg(marker, problems, "@pytest.mark.budget(120)")

@@ -29,6 +29,12 @@ pytest.importorskip("ray", reason="ray is not installed: add ray==2.60.0 and msg
 COURSE = Path(__file__).parent / "data" / "course"
 RAY = str(Path(sys.executable).with_name("ray"))
 RESOURCE = "labgrade_grader"
+# The throwaway cluster stays on loopback: nodes bind 127.0.0.1, and drivers resolve
+# "127.0.0.1" to it rather than to the machine's outward address (Ray swaps a loopback
+# address for that one unless told it is a single-machine cluster); its token auth is off
+# (drivers started with an explicit address do not read ~/.ray/auth_token).
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_AUTH_MODE": "disabled"}
 
 
 def free_port() -> int:
@@ -63,18 +69,28 @@ class Cluster:
         self.address = f"127.0.0.1:{self.port}"
         # short temp dirs: Ray's unix sockets live there (path length limit)
         self.temps = [Path(f"/tmp/lgr-{self.tag}-{n}") for n in ("head", "worker")]
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
-               "LABGRADE_CLUSTER_TAG": self.tag}
+        self.head: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        try:
+            self._start(base, worker_env)
+        except BaseException:
+            self.stop()  # a cluster that did not come up leaves nothing behind either
+            raise
+
+    def _start(self, base: Path, worker_env: dict[str, str]) -> None:
+        env = {**os.environ, **RAY_ENV, "LABGRADE_CLUSTER_TAG": self.tag}
         worker_dir = base / "worker-cwd"
         worker_dir.mkdir()
         self.head = subprocess.Popen(
-            [RAY, "start", "--head", "--block", f"--port={self.port}", "--num-cpus=0",
+            [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+             f"--port={self.port}", "--num-cpus=0",
              "--num-gpus=0", f"--temp-dir={self.temps[0]}", "--include-dashboard=false",
              "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         self.wait_nodes(1)
         self.worker = subprocess.Popen(
-            [RAY, "start", "--block", f"--address={self.address}", "--num-cpus=2",
+            [RAY, "start", "--block", "--node-ip-address=127.0.0.1",
+             f"--address={self.address}", "--num-cpus=2",
              "--num-gpus=0", f"--resources={json.dumps({RESOURCE: 2})}",
              f"--temp-dir={self.temps[1]}", "--disable-usage-stats"],
             env={**env, **worker_env}, cwd=worker_dir, stdout=subprocess.DEVNULL,
@@ -86,7 +102,7 @@ class Cluster:
                 "log_to_driver=False); print(json.dumps([{'id': n['NodeID'], 'alive': "
                 "n['Alive'], 'res': n['Resources']} for n in ray.nodes()]))" % self.address)
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=120, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                              timeout=120, env={**os.environ, **RAY_ENV})
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else []
 
     def wait_nodes(self, count: int) -> str:
@@ -105,10 +121,11 @@ class Cluster:
                 child.kill()
 
     def stop(self) -> None:
-        for proc in (self.worker, self.head):
+        started = [p for p in (self.worker, self.head) if p is not None]
+        for proc in started:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in (self.worker, self.head):
+        for proc in started:
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -143,7 +160,7 @@ def run_batch(driver_dir: Path, subs: Path, out: Path, *extra: str) -> subproces
         [sys.executable, "-m", "labgrade.cli", "batch", str(subs), "--lab", "lab_9_9",
          "--root", str(COURSE), "--out", str(out), *extra], cwd=driver_dir,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        env={**os.environ, **RAY_ENV})
 
 
 def test_a_ray_cluster_gives_the_local_gradebook(tmp_path, cluster_factory):

@@ -55,7 +55,7 @@ def test_solution_gets_full_marks(grade_lab):
     assert proc.returncode == 0
     assert "TOTAL 100/100" in proc.stdout
     # the Classroom result printed for the workflow decodes to the same score
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("classroom result: "))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("classroom result: "))
     payload = json.loads(base64.b64decode(line.split(": ", 1)[1]))
     assert sum(t["score"] for t in payload["tests"]) == grade["score"]
     assert payload["max_score"] == 100 and payload["status"] == "pass"

@@ -62,7 +62,7 @@ def test_solution_gets_full_marks(grade_lab):
     assert grade["score"] == grade["max_score"] == 100
     assert proc.returncode == 0
     assert "TOTAL 100/100" in proc.stdout
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("classroom result: "))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("classroom result: "))
     payload = json.loads(base64.b64decode(line.split(": ", 1)[1]))
     assert sum(t["score"] for t in payload["tests"]) == grade["score"]
     # the measurements behind the timing items are kept for the staff

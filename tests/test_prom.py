@@ -179,8 +179,8 @@ def test_scrape_never_raises_and_says_why():
     bad = parse_metrics("this is { not prometheus")
     assert "not Prometheus exposition text" in bad.error and bad.value("x") == 0
     assert not bad.has("x") and bad.types == {}
-    legacy = Scrape({}, {}, error="GET /metrics answered 500")  # graders/lab_2_3's spelling
-    assert legacy.error.endswith("500") and legacy.value("app_requests_total") == 0
+    unread = Scrape(error="GET /metrics answered 500")
+    assert unread.error.endswith("500") and unread.value("app_requests_total") == 0
     assert "failed" in scrape("http://127.0.0.1:9", timeout=1).error
 
 

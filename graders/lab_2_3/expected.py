@@ -30,7 +30,7 @@ class Expected:
     def _fetch(self, model: str) -> None:
         try:
             self._tokenizer.set_result(self._fetch_all(model))
-        except BaseException as exc:  # re-raised to every item that needs the answers
+        except BaseException as exc:  # noqa: BLE001 - re-raised to every item that needs the answers
             self._tokenizer.set_exception(exc)
 
     def _fetch_all(self, model: str):

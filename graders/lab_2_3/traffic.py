@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from labgrade.probes.openai_http import (Polls, Scrape, SSEStream, poll_while, scrape,
-                                         stream_sse, stream_sse_async)
+                                         scrape_async, stream_sse, stream_sse_async)
 
 from . import prompts
 
@@ -222,24 +222,12 @@ class AbortRun:
     error: str = ""
 
 
-async def _scrape(client: httpx.AsyncClient, base_url: str) -> Scrape:
-    from labgrade.probes.openai_http import parse_metrics
-
-    try:
-        response = await client.get(base_url + "/metrics")
-    except httpx.HTTPError as exc:
-        return Scrape({}, {}, error=f"GET /metrics failed: {type(exc).__name__}: {exc}")
-    if response.status_code != 200:
-        return Scrape({}, {}, error=f"GET /metrics answered {response.status_code}")
-    return parse_metrics(response.text)
-
-
 async def _settle(client: httpx.AsyncClient, base_url: str, timeout: float) -> tuple[float, bool]:
     """Wait until no request runs and the token counter stopped moving; (count, settled)."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
-        page = await _scrape(client, base_url)
+        page = await scrape_async(client, base_url)
         value = page.value(GENERATED)
         if page.value(RUNNING) == 0 and page.value("vllm:num_requests_waiting") == 0 \
                 and value == last:
@@ -260,7 +248,7 @@ def disconnect(base_url: str, settings: dict, *, streaming: bool) -> AbortRun:
     async def run() -> AbortRun:
         rec = AbortRun(max_tokens)
         async with httpx.AsyncClient(timeout=30) as probe:
-            page = await _scrape(probe, base_url)
+            page = await scrape_async(probe, base_url)
             if page.error:
                 rec.missing = page.error
                 return rec
@@ -290,7 +278,7 @@ def disconnect(base_url: str, settings: dict, *, streaming: bool) -> AbortRun:
                     task = asyncio.ensure_future(client.post(base_url + COMPLETIONS, json=body))
                     deadline = time.monotonic() + timeout
                     while not task.done() and time.monotonic() < deadline:
-                        page = await _scrape(probe, base_url)
+                        page = await scrape_async(probe, base_url)
                         if page.value(RUNNING) >= 1 or page.value(GENERATED) > start_count:
                             break
                         await asyncio.sleep(0.05)

@@ -210,11 +210,8 @@ class Scrape:
     is empty and says why in `error`.
     """
 
-    def __init__(self, snapshot: prom.Snapshot | None = None, *_legacy: object,
-                 error: str = "") -> None:
-        # `Scrape({}, {}, error=...)` is the older spelling of `Scrape(error=...)`
-        # (graders/lab_2_3/traffic.py); remove `_legacy` once nothing passes it.
-        self.snapshot = snapshot if isinstance(snapshot, prom.Snapshot) else prom.Snapshot([])
+    def __init__(self, snapshot: prom.Snapshot | None = None, *, error: str = "") -> None:
+        self.snapshot = snapshot if snapshot is not None else prom.Snapshot([])
         self.error = error
 
     @property

@@ -97,7 +97,7 @@ class ReferenceEngine:
             try:
                 self.start_seconds = worker.call("labgrade.probes.vllm_offline", "build_engine",
                                                  self.kwargs, store="llm", timeout=600).seconds
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the reference is down
                 worker.kill()
                 raise ServiceError(f"the reference engine did not start: {exc}") from None
             self._worker = worker
