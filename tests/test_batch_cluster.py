@@ -29,12 +29,12 @@ pytest.importorskip("ray", reason="ray is not installed: add ray==2.60.0 and msg
 COURSE = Path(__file__).parent / "data" / "course"
 RAY = str(Path(sys.executable).with_name("ray"))
 RESOURCE = "labgrade_grader"
-# The throwaway cluster stays on loopback: nodes bind 127.0.0.1, and drivers resolve
-# "127.0.0.1" to it rather than to the machine's outward address (Ray swaps a loopback
-# address for that one unless told it is a single-machine cluster); its token auth is off
-# (drivers started with an explicit address do not read ~/.ray/auth_token).
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "RAY_AUTH_MODE": "disabled"}
+# The throwaway cluster stays on loopback, each node with an address of its own: the head
+# on 127.0.0.2, the worker on 127.0.0.3 (Ray replaces 127.0.0.1 itself with the machine's
+# outward address). Its token auth is off: drivers started with an explicit address do not
+# read ~/.ray/auth_token.
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def free_port() -> int:
@@ -66,7 +66,7 @@ class Cluster:
     def __init__(self, base: Path, worker_env: dict[str, str]) -> None:
         self.tag = uuid.uuid4().hex[:8]
         self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.address = f"{HEAD_IP}:{self.port}"
         # short temp dirs: Ray's unix sockets live there (path length limit)
         self.temps = [Path(f"/tmp/lgr-{self.tag}-{n}") for n in ("head", "worker")]
         self.head: subprocess.Popen | None = None
@@ -82,14 +82,14 @@ class Cluster:
         worker_dir = base / "worker-cwd"
         worker_dir.mkdir()
         self.head = subprocess.Popen(
-            [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+            [RAY, "start", "--head", "--block", f"--node-ip-address={HEAD_IP}",
              f"--port={self.port}", "--num-cpus=0",
              "--num-gpus=0", f"--temp-dir={self.temps[0]}", "--include-dashboard=false",
              "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         self.wait_nodes(1)
         self.worker = subprocess.Popen(
-            [RAY, "start", "--block", "--node-ip-address=127.0.0.1",
+            [RAY, "start", "--block", f"--node-ip-address={WORKER_IP}",
              f"--address={self.address}", "--num-cpus=2",
              "--num-gpus=0", f"--resources={json.dumps({RESOURCE: 2})}",
              f"--temp-dir={self.temps[1]}", "--disable-usage-stats"],
