@@ -240,6 +240,13 @@ def _describe(proc: psutil.Process) -> str:
 
 
 # ------------------------------------------------------------------ small helpers
+def plotted_curves(lab_reports: Path) -> set[tuple[str, str]]:
+    """(item, key) of every curve plot in `<lab reports>/report.html`."""
+    page = (lab_reports / "report.html").read_text()
+    return set(re.findall(r'<svg class="plot" data-plot="curve" data-item="([^"]*)" '
+                          r'data-key="([^"]*)"', page))
+
+
 def items_by_name(grade: dict) -> dict[str, dict]:
     return {item["name"]: item for item in grade["items"]}
 

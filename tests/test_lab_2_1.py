@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, items_by_name
+from conftest import ROOT, items_by_name, plotted_curves
 
 pytestmark = pytest.mark.slow
 WRONG = ROOT / "fixtures" / "lab_2_1"
@@ -47,7 +47,7 @@ KNOWN_WRONG = {
 MESSAGES = {"wrong_dedup": ("test_one_output_per_prompt_in_order", "appears twice")}
 
 
-def test_solution_gets_full_marks(grade_lab):
+def test_solution_gets_full_marks(grade_lab, tmp_path):
     grade, proc = grade_lab("lab_2_1", "--solution", "--classroom-output")
     failed = {i["name"]: i["message"] for i in grade["items"] if i["status"] != "passed"}
     assert not failed, failed
@@ -64,6 +64,7 @@ def test_solution_gets_full_marks(grade_lab):
         curve = items[name]["measured"].get(f"curve:{key}")
         assert curve and curve["zero_at"] < curve["full_at"], (name, items[name]["measured"])
         assert key in items[name]["measured"]
+    assert plotted_curves(tmp_path / "reports" / "lab_2_1") == set(CURVE_ITEMS.items())
     for name, key in LIMIT_ITEMS.items():
         assert "max" in items[name]["measured"].get(f"limit:{key}", {}), (name, items[name])
 

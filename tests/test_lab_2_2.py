@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, items_by_name
+from conftest import ROOT, items_by_name, plotted_curves
 
 pytestmark = pytest.mark.slow
 WRONG = ROOT / "fixtures" / "lab_2_2"
@@ -36,7 +36,7 @@ KNOWN_WRONG = {
 }
 
 
-def test_solution_gets_full_marks(grade_lab):
+def test_solution_gets_full_marks(grade_lab, tmp_path):
     grade, proc = grade_lab("lab_2_2", "--solution", "--profile", "cpu")
     failed = {i["name"]: i["message"] for i in grade["items"]
               if i["status"] not in ("passed", "out_of_scope")}
@@ -55,11 +55,13 @@ def test_solution_gets_full_marks(grade_lab):
         assert measured[key] >= 1.3 and f"{key}_spread" in measured, measured
     assert items["test_kv_math_matches_engine"]["measured"]["vllm_num_blocks"] == 381
     # every curve-scored item graded here carries its thresholds (report.html plots them)
-    for name, key in (("test_prefix_cache_hit_rate", "prefix_hit_rate"),
-                      ("test_prefix_cache_cuts_ttft", "ttft_speedup"),
-                      ("test_ngram_speedup", "ngram_speedup")):
+    curve_items = {("test_prefix_cache_hit_rate", "prefix_hit_rate"),
+                   ("test_prefix_cache_cuts_ttft", "ttft_speedup"),
+                   ("test_ngram_speedup", "ngram_speedup")}
+    for name, key in curve_items:
         curve = items[name]["measured"].get(f"curve:{key}")
         assert curve is not None and curve["zero_at"] < curve["full_at"], (name, curve)
+    assert plotted_curves(tmp_path / "reports" / "lab_2_2") == curve_items
     # the gpu-only curve item (test_draft_model_speedup, "draft_speedup") is out of scope here
 
 

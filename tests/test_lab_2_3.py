@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, items_by_name
+from conftest import ROOT, items_by_name, plotted_curves
 
 pytestmark = pytest.mark.slow
 WRONG = ROOT / "fixtures" / "lab_2_3"
@@ -55,7 +55,7 @@ KNOWN_WRONG = {
 }
 
 
-def test_solution_gets_full_marks(grade_lab):
+def test_solution_gets_full_marks(grade_lab, tmp_path):
     grade, proc = grade_lab("lab_2_3", "--solution", "--classroom-output")
     failed = {i["name"]: i["message"] for i in grade["items"] if i["status"] != "passed"}
     assert not failed, failed
@@ -71,6 +71,7 @@ def test_solution_gets_full_marks(grade_lab):
     assert items["test_requests_overlap"]["measured"]["in_flight_together"] >= 2
     for name, key in CURVE_ITEMS.items():
         assert f"curve:{key}" in items[name]["measured"], (name, items[name]["measured"])
+    assert plotted_curves(tmp_path / "reports" / "lab_2_3") == set(CURVE_ITEMS.items())
     for name, (key, side) in LIMIT_ITEMS.items():
         measured = items[name]["measured"]
         assert side in measured.get(f"limit:{key}", {}) and key in measured, (name, measured)
