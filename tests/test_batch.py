@@ -60,9 +60,9 @@ def local_run(tmp_path_factory):
 
 def test_default_parallelism_respects_memory(tmp_path):
     plan = batch.make_plan(ROOT, "lab_2_1")  # reads lab.toml only; nothing is graded
-    assert plan.memory_bytes == 3 * GiB  # the cpu profile's rss_budget_bytes
-    assert batch.default_jobs(plan, memory=24 * GiB, cpus=2) == 2   # this machine: by cores
-    assert batch.default_jobs(plan, memory=24 * GiB, cpus=16) == 6  # 24 GiB x 0.85 / 3 GiB
+    assert plan.memory_bytes == 6 * GiB and plan.cpus == 2  # its [resources]
+    assert batch.default_jobs(plan, memory=24 * GiB, cpus=2) == 1   # this machine: by cores
+    assert batch.default_jobs(plan, memory=24 * GiB, cpus=16) == 3  # 24 GiB x 0.85 / 6 GiB
     assert batch.default_jobs(plan, memory=2 * GiB, cpus=16) == 1   # never below one
     tiny = batch.make_plan(COURSE, "lab_9_9")
     assert tiny.memory_bytes == 1 * GiB and batch.default_jobs(tiny, memory=24 * GiB,
