@@ -34,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labgrade.runtime.triton import TritonServer, process_group_pids, triton_available  # noqa: E402
+from labgrade.runtime.triton import TritonServer, process_group_pids, triton_available
 
 MiB = 1 << 20
 

@@ -195,7 +195,7 @@ def load_module(name: str, path: Path) -> ModuleType:
             filename = conversion.cell_filename(cell)
             linecache.cache[filename] = (len(cell.source), None,
                                          cell.source.splitlines(True), filename)
-            exec(compile(cell.source, filename, "exec"), module.__dict__)  # noqa: S102
+            exec(compile(cell.source, filename, "exec"), module.__dict__)
     except BaseException:
         sys.modules.pop(name, None)
         raise

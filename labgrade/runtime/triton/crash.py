@@ -117,7 +117,7 @@ def rerun_once_on_crash(item, state):
     snapshot = _crash_snapshot(state)
     try:
         return (yield)
-    except Exception as exc:  # noqa: BLE001 - re-raised as is unless the server crashed
+    except Exception as exc:  # re-raised as is unless the server crashed
         if _crashed_since(state, snapshot) is None:
             raise
         first = exc
@@ -131,7 +131,7 @@ def rerun_once_on_crash(item, state):
     snapshot = _crash_snapshot(state)
     try:
         item.runtest()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         crash = _crashed_since(state, snapshot)
         if crash is not None:
             raise GraderError(f"tritonserver crashed during this item, twice (not caused by "
