@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,6 +227,30 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+class Respawning:
+    """A long-lived worker, replaced by a fresh one when the previous one died (a timeout
+    or a crash). Replacement n logs to `<log_dir>/<stem>-<n>.log`; `restarts` counts them
+    (objects kept in a dead worker are gone: callers compare it to know)."""
+
+    def __init__(self, start: Callable[[Path], Worker], log_dir: Path, stem: str) -> None:
+        self._start = start
+        self._log_dir = log_dir
+        self._stem = stem
+        self._worker: Worker | None = None
+        self.restarts = 0
+
+    def get(self) -> Worker:
+        if self._worker is None or not self._worker.alive():
+            if self._worker is not None:
+                self._worker.kill()
+                self.restarts += 1
+            self._worker = self._start(self._log_dir / f"{self._stem}-{self.restarts}.log")
+        return self._worker
+
+    def close(self) -> None:
+        self._worker.close()
+
+
 class Submission:
     """A directory laid out like `labs/<id>` (the starter, a solution, or a student's copy)."""
 
@@ -235,9 +259,11 @@ class Submission:
         self.path = Path(path).resolve()
         self.lab_id = lab_id
         self.run_dir = run_dir
-        self.worker_env = dict(worker_env or {})
-        self._worker: Worker | None = None
-        self._restarts = 0
+        self.worker_env = dict(worker_env or {})  # read at each (re)start of the worker
+        self._worker = Respawning(lambda log: Worker(self.path, log_path=log,
+                                                     env=self.worker_env,
+                                                     label="worker").start(),
+                                  run_dir, "worker")
 
     def require(self, relpath: str) -> Path:
         target = self.path / relpath
@@ -248,20 +274,11 @@ class Submission:
 
     def worker(self) -> Worker:
         """The long-lived worker; a new one if the previous one died (timeout, crash)."""
-        if self._worker is None or (self._worker.proc is not None and not self._worker.alive()):
-            if self._worker is not None:
-                self._worker.kill()
-                self._restarts += 1
-            log = self.run_dir / f"worker-{self._restarts}.log"
-            self._worker = Worker(self.path, log_path=log, env=self.worker_env,
-                                  label="worker").start()
-        return self._worker
+        return self._worker.get()
 
     def call(self, module: str, func: str, *args: object, timeout: float = 120.0,
              **kwargs: object) -> object:
         return self.worker().call(module, func, *args, timeout=timeout, **kwargs).value
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        self._worker.close()

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from labgrade.runtime.process import free_port
 from test_batch import make_submissions, read_gradebook, timed_items
 
 pytest.importorskip("ray", reason="ray is not installed: add ray==2.60.0 and msgpack==1.2.4 "
@@ -35,12 +35,6 @@ RESOURCE = "labgrade_grader"
 # read ~/.ray/auth_token.
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tagged(tag: str) -> list[psutil.Process]:
@@ -65,7 +59,7 @@ def cmdline(proc: psutil.Process) -> list[str]:
 class Cluster:
     def __init__(self, base: Path, worker_env: dict[str, str]) -> None:
         self.tag = uuid.uuid4().hex[:8]
-        self.port = free_port()
+        self.port = free_port(HEAD_IP)
         self.address = f"{HEAD_IP}:{self.port}"
         # short temp dirs: Ray's unix sockets live there (path length limit)
         self.temps = [Path(f"/tmp/lgr-{self.tag}-{n}") for n in ("head", "worker")]

@@ -28,7 +28,8 @@ from labgrade import Fail, GraderError
 from labgrade.kit import Deferred, call_student
 from labgrade.runtime.process import ServiceError
 from labgrade.runtime.vllm import ENGINE_ENV
-from labgrade.submission import StudentCodeError, Worker, WorkerDied, WorkerTimeout
+from labgrade.submission import (Respawning, StudentCodeError, Worker, WorkerDied,
+                                 WorkerTimeout)
 
 PROBES = "graders.lab_2_2.engine_probes"
 COURSE_ROOT = Path(__file__).resolve().parents[2]  # where `graders.lab_2_2` imports from
@@ -110,8 +111,11 @@ class EngineHost:
         self.engines: dict[str, Deferred[Engine]] = {n: Deferred(WHAT[n]) for n in ORDER}
         self._overrides: dict[str, dict] = {"base": {}}
         self._built: set[str] = set()  # engines alive in the current worker process
-        self._worker: Worker | None = None
-        self._restarts = 0
+        self._worker = Respawning(lambda log: Worker(lab.run_dir, log_path=log, env=ENGINE_ENV,
+                                                     label="grader's engine process",
+                                                     trusted_root=COURSE_ROOT).start(),
+                                  lab.run_dir, "engines")
+        self._restarts_seen = 0
 
     # -- the student's part: plain data from the submission's worker
     def _ask_student(self, name: str) -> None:
@@ -130,21 +134,14 @@ class EngineHost:
 
     # -- the grader's engine worker
     def worker(self) -> Worker:
-        if self._worker is None or not self._worker.alive():
-            if self._worker is not None:
-                self._worker.kill()
-                self._restarts += 1
-                self._built.clear()  # their engines died with the process
-            log = self.lab.run_dir / f"engines-{self._restarts}.log"
-            self._worker = Worker(self.lab.run_dir, log_path=log, env=ENGINE_ENV,
-                                  label="grader's engine process",
-                                  trusted_root=COURSE_ROOT).start()
-        return self._worker
+        worker = self._worker.get()
+        if self._worker.restarts != self._restarts_seen:
+            self._restarts_seen = self._worker.restarts
+            self._built.clear()  # their engines died with the old process
+        return worker
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        self._worker.close()
 
     def _build(self, name: str) -> None:
         engine = self.engines[name]

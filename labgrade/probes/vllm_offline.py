@@ -36,13 +36,23 @@ def engine_facts(llm) -> dict:
     }
 
 
-def greedy_generate(llm, prompts: list[str], max_tokens: int,
-                    stop: list[str] | None = None) -> list[str]:
-    """The grader's own correct batched greedy generation (the reference)."""
+def greedy_completions(llm, prompts: list[str], max_tokens: int,
+                       stop: list[str] | None = None) -> list[dict]:
+    """The grader's own correct batched greedy generation (the reference): per prompt the
+    text, the number of generated token ids and the finish reason, so graders can check
+    counts a student reports (usage) against the engine, not only their range."""
     from vllm import SamplingParams
 
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
-    return [o.outputs[0].text for o in llm.generate(prompts, params, use_tqdm=False)]
+    return [{"text": c.text, "completion_tokens": len(c.token_ids),
+             "finish_reason": c.finish_reason}
+            for c in (o.outputs[0] for o in llm.generate(prompts, params, use_tqdm=False))]
+
+
+def greedy_generate(llm, prompts: list[str], max_tokens: int,
+                    stop: list[str] | None = None) -> list[str]:
+    """The texts of `greedy_completions`."""
+    return [c["text"] for c in greedy_completions(llm, prompts, max_tokens, stop)]
 
 
 def sequential_generate(llm, prompts: list[str], max_tokens: int) -> list[str]:

@@ -119,7 +119,7 @@ class ReferenceEngine:
         if path.exists():
             return json.loads(path.read_text())
         with self._lock:
-            outputs = self._engine().call("labgrade.probes.vllm_reference",
+            outputs = self._engine().call("labgrade.probes.vllm_offline",
                                           "greedy_completions", {"$ref": "llm"},
                                           request["prompts"], max_tokens, request["stop"],
                                           timeout=300).value
