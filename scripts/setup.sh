@@ -43,6 +43,9 @@ PY
   touch "$STAMP"
 fi
 
+# Debian packages the graders run (prometheus, alertmanager, bubblewrap, libb64)
+scripts/setup-system.sh
+
 # tiny local models (cached under ~/.cache/labgrade; built once)
 "$VENV/bin/python" -m labgrade.runtime.tinymodels >/dev/null
 
