@@ -4,6 +4,8 @@
     labgrade gradescope <lab> --out FILE.zip [--profile cpu]
     labgrade batch SUBMISSIONS_DIR --lab ID [-j N] [--out DIR] [--ray [ADDRESS]]
     labgrade overlay <lab> <wrong_name> --out DIR
+    labgrade audit <lab> [--runs N] [-j N] [--only-items] [--max-mutants N] [--out DIR]
+    labgrade calibrate <lab> --profile P [--runs N] [--fraction F] [--margin M]
 
 Grading itself is `pytest labs/<id> --grade` (see README.md); these commands package and
 scale it. Every command takes --root (the course repository; default: the nearest folder
@@ -130,6 +132,69 @@ def cmd_overlay(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------- audit
+def cmd_audit(args) -> int:
+    from labgrade.audit import report
+    from labgrade.audit.run import AuditOptions, audit
+    root = _course_root(args)
+    out = Path(args.out or f".labgrade/audit/{args.lab}").resolve()
+    options = AuditOptions(root=root, lab=args.lab, out=out, profile=args.profile,
+                           runs=args.runs, jobs=args.jobs, mutants=not args.no_mutants,
+                           only_items=args.only_items, max_mutants=args.max_mutants,
+                           seed=args.seed, timeout=args.timeout)
+    try:
+        data = audit(options)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"labgrade audit: {exc}", file=sys.stderr)
+        return 2
+    json_path, html_path = report.write(data, out)
+    print(report.text(data))
+    print(f"-> {json_path}\n-> {html_path}")
+    weak = (data["items_no_wrong_fails"] or data["starter"]["score"]
+            or any(not m["killed"] for m in data["mutants"]))
+    return 1 if weak else 0
+
+
+def _baselines(pairs: list[str]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise DeliveryError(f"--baseline {pair!r}: give CURVE_KEY=NUMBER, e.g. "
+                                "ttft_speedup=1.0") from None
+    return out
+
+
+def cmd_calibrate(args) -> int:
+    from labgrade.audit.calibrate import CalibrationError, calibrate
+    root = _course_root(args)
+    work = Path(args.work or f".labgrade/calibrate/{args.lab}-{args.profile}").resolve()
+    print(f"calibrating {args.lab} ({args.profile} profile): {args.runs} reference runs",
+          flush=True)
+    try:
+        path, summary = calibrate(root, args.lab, args.profile, runs=args.runs,
+                                  fraction=args.fraction, margin=args.margin,
+                                  baselines=_baselines(args.baseline),
+                                  out=Path(args.out) if args.out else None, work=work,
+                                  progress=lambda line: print(line, flush=True))
+    except CalibrationError as exc:
+        print(f"labgrade calibrate: {exc}", file=sys.stderr)
+        return 2
+    for c in summary["curves"]:
+        change = ", ".join(f"{k} = {v:g}" for k, v in c["settings"].items())
+        print(f"  {c['key']}: reference median {c['median']:g} (sd {c['stdev']:g}); "
+              f"published zero/full {c['published']['zero_at']:g}/"
+              f"{c['published']['full_at']:g} -> {change or c.get('skipped', '')}")
+    print(f"-> {path} (graders read it from there; delete it to grade with the published "
+          "thresholds)")
+    return 0
+
+
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labgrade", description=__doc__.splitlines()[0])
@@ -221,6 +286,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     common(p)
     p.set_defaults(func=cmd_overlay)
+
+    p = sub.add_parser("audit", help="how many plausible mistakes a lab's graders catch",
+                       description="Grades the solution --runs times (score spread, curve "
+                                   "headroom), the starter, every fixtures/<lab>/wrong_* "
+                                   "overlay and mutants of the solution's Python files; "
+                                   "prints an item x submission matrix, the mutation score "
+                                   "and the surviving mutants; writes audit.json and "
+                                   "audit.html. Exit 1 when something slips through.")
+    p.add_argument("lab")
+    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--runs", type=int, default=3, help="solution gradings (default 3)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="parallel gradings (default 1)")
+    p.add_argument("--only-items", action="store_true",
+                   help="grade a mutant only on the items that reach the mutated function "
+                        "(from a traced grading of the solution)")
+    p.add_argument("--max-mutants", type=int, default=None,
+                   help="grade a seeded random sample of this many mutants")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-mutants", action="store_true", help="known-wrongs only")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per grading")
+    p.add_argument("--out", default=None, help="output folder (default .labgrade/audit/<lab>)")
+    common(p)
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("calibrate", help="thresholds for this host from the reference",
+                       description="Grades the reference solution --runs times on this host "
+                                   "and writes a host overlay of the profile: each curve's "
+                                   "full marks at --fraction of the reference's median, zero "
+                                   "at the baseline + --margin, the measurements beside them.")
+    p.add_argument("lab")
+    p.add_argument("--profile", choices=("cpu", "gpu"), required=True)
+    p.add_argument("--runs", type=int, default=5, help="reference gradings (default 5)")
+    p.add_argument("--fraction", type=float, default=0.8,
+                   help="full marks at this fraction of the reference's median (default 0.8)")
+    p.add_argument("--margin", type=float, default=0.1,
+                   help="zero marks at the baseline plus this (default 0.1)")
+    p.add_argument("--baseline", action="append", default=[], metavar="CURVE_KEY=VALUE",
+                   help="what no optimisation measures for a curve (default 1.0 for a "
+                        "side-by-side ratio, else 0)")
+    p.add_argument("--out", default=None,
+                   help="write the overlay here instead of where graders look for it")
+    p.add_argument("--work", default=None, help="folder for the reference runs' reports")
+    common(p)
+    p.set_defaults(func=cmd_calibrate)
     return parser
 
 

@@ -24,6 +24,11 @@ it (batch planning and releases ask `load_lab`; exporters read the finished resu
     ...                            # the inherited value whole (tables are not merged)
     [profiles.gpu.hub]             # --models hub: replaces the keys it names
 
+A host overlay (`labgrade calibrate` writes one) adjusts a profile's thresholds to this
+host: `<root>/.labgrade/hosts/<id>.<profile>.toml` (or under $LABGRADE_HOST_OVERLAYS), its
+`[settings]` table replacing keys the profile already has, with numbers; graders use it when
+present, and grade.json's environment names it (`host_overlay`).
+
 A mistake is a LabConfigError that names the file and the key.
 `python -m labgrade.labs settings` prints every lab's effective settings (JSON);
 `python -m labgrade.labs readmes [--check]` regenerates the READMEs' targets tables.
@@ -35,11 +40,12 @@ import argparse
 import copy
 import json
 import math
+import os
 import re
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -80,6 +86,7 @@ class Profile:
     not_graded: Mapping[str, str] = field(default_factory=dict)
     hub: Mapping[str, object] = field(default_factory=dict)
     extends: str = ""
+    host_overlay: str = ""  # the host overlay file applied to `settings`, if any
 
 
 @dataclass(frozen=True)
@@ -287,7 +294,39 @@ class _Reader:
         return tuple(out)
 
 
-def load_lab(root: Path, lab_id: str) -> Lab:
+HOST_OVERLAYS_ENV = "LABGRADE_HOST_OVERLAYS"
+
+
+def host_overlay_path(root: Path, lab_id: str, profile: str) -> Path:
+    """Where this host's calibrated overlay of a lab's profile lives (it may not exist)."""
+    folder = os.environ.get(HOST_OVERLAYS_ENV) or Path(root) / ".labgrade" / "hosts"
+    return Path(folder) / f"{lab_id}.{profile}.toml"
+
+
+def _with_host_overlay(root: Path, lab_id: str, profile: Profile) -> Profile:
+    path = host_overlay_path(root, lab_id, profile.name)
+    if not path.is_file():
+        return profile
+    reader = _Reader(str(path))
+    try:
+        table = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise LabConfigError(f"{path}: {exc} (delete it, or run labgrade calibrate again)") \
+            from exc
+    settings = dict(profile.settings)
+    for key, value in reader.table("settings", table.get("settings", {})).items():
+        if key not in settings:
+            raise reader.error(f"settings.{key}", f"the {profile.name} profile of {lab_id} "
+                                                  "has no such setting")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise reader.error(f"settings.{key}", f"must be a number, got {value!r}")
+        settings[key] = value
+    return replace(profile, settings=MappingProxyType(settings), host_overlay=str(path))
+
+
+def load_lab(root: Path, lab_id: str, host: bool = True) -> Lab:
+    """graders/<lab_id>/lab.toml, checked; with this host's overlays (host=False: as
+    published)."""
     graders = root / "graders" / lab_id
     path = graders / "lab.toml"
     if not graders.is_dir():
@@ -305,6 +344,8 @@ def load_lab(root: Path, lab_id: str) -> Lab:
     reader = _Reader(shown)
     reader.top_level(meta, lab_id)
     profiles = reader.profiles(meta.get("profiles", {}))
+    if host:
+        profiles = {name: _with_host_overlay(root, lab_id, p) for name, p in profiles.items()}
     return Lab(id=lab_id, root=root, title=meta["title"], files=tuple(meta["files"]),
                item_timeout=float(meta.get("item_timeout", DEFAULT_ITEM_TIMEOUT)),
                profiles=MappingProxyType(profiles),
@@ -353,7 +394,7 @@ def effective_settings(root: Path) -> dict:
     profile names hub models: what a change to lab.toml really changes."""
     out: dict = {}
     for lab_id in all_lab_ids(root):
-        lab = load_lab(root, lab_id)
+        lab = load_lab(root, lab_id, host=False)
         out[lab_id] = {}
         for name, profile in lab.profiles.items():
             entry = {"tiny": lab.settings(name)}

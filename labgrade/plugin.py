@@ -435,6 +435,7 @@ class GradingSession:
                          environment={"python": sys.version.split()[0],
                                       "pytest": pytest.__version__,
                                       "models": self.models,
+                                      **_host_overlay(request.lab, self.profile),
                                       "phase_seconds": self.phase_seconds.get(lab_id, {}),
                                       **self._gpu_memory(lab_id)})
 
@@ -498,6 +499,12 @@ class GradingSession:
                 traceback.print_exc()
         process.stop_all()
         integrity.kill_descendants()  # anything daemonized that escaped its process group
+
+
+def _host_overlay(lab: labs.Lab, profile: str) -> dict:
+    """grade.json names the host overlay (labgrade calibrate) whose thresholds graded it."""
+    found = lab.profiles.get(profile)
+    return {"host_overlay": found.host_overlay} if found and found.host_overlay else {}
 
 
 def _capped(result: ItemResult) -> ItemResult:

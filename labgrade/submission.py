@@ -125,6 +125,7 @@ class Worker:
                              f"{self._log_hint()}")
         request = {"module": module, "func": func, "args": list(args), "kwargs": kwargs,
                    "store": store}
+        _trace_call(module, func)
         started = time.perf_counter()
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
@@ -225,6 +226,19 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
+
+
+CALL_TRACE = "LABGRADE_CALL_TRACE"  # `labgrade audit`: a file recording which item called what
+
+
+def _trace_call(module: str, func: str) -> None:
+    """Under `labgrade audit`, note which item (pytest's own PYTEST_CURRENT_TEST, "(setup)"
+    when a fixture made the call) called `module.func`: audit maps functions to items."""
+    path = os.environ.get(CALL_TRACE)
+    if path:
+        with open(path, "a") as out:
+            out.write(json.dumps({"item": os.environ.get("PYTEST_CURRENT_TEST", ""),
+                                  "module": module, "func": func}) + "\n")
 
 
 class Respawning:

@@ -1,0 +1,1 @@
+from labgrade.fixtures import *  # noqa: F403

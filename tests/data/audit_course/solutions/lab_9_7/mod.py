@@ -1,0 +1,14 @@
+def kv_bytes(layers, kv_heads, head_dim, dtype_bytes):
+    return 2 * layers * kv_heads * head_dim * dtype_bytes
+
+
+def oldest(versions):
+    return sorted(versions)[0]
+
+
+def speedup():
+    return 2.5
+
+
+def describe():
+    return "kv " + "bytes"
