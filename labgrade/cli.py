@@ -141,7 +141,8 @@ def cmd_audit(args) -> int:
     options = AuditOptions(root=root, lab=args.lab, out=out, profile=args.profile,
                            runs=args.runs, jobs=args.jobs, mutants=not args.no_mutants,
                            only_items=args.only_items, max_mutants=args.max_mutants,
-                           seed=args.seed, timeout=args.timeout)
+                           seed=args.seed, timeout=args.timeout, select=args.select,
+                           files=tuple(args.files))
     try:
         data = audit(options)
     except KeyboardInterrupt:
@@ -181,6 +182,7 @@ def cmd_calibrate(args) -> int:
                                   fraction=args.fraction, margin=args.margin,
                                   baselines=_baselines(args.baseline),
                                   out=Path(args.out) if args.out else None, work=work,
+                                  select=args.select,
                                   progress=lambda line: print(line, flush=True))
     except CalibrationError as exc:
         print(f"labgrade calibrate: {exc}", file=sys.stderr)
@@ -304,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mutants", type=int, default=None,
                    help="grade a seeded random sample of this many mutants")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--select", default=None, metavar="EXPR",
+                   help="a pytest -k expression every grading is limited to (an audit of "
+                        "part of a lab)")
+    p.add_argument("--files", nargs="+", default=[], metavar="FILE",
+                   help="mutate only these student files (default: every .py of lab.toml "
+                        "files)")
     p.add_argument("--no-mutants", action="store_true", help="known-wrongs only")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per grading")
     p.add_argument("--out", default=None, help="output folder (default .labgrade/audit/<lab>)")
@@ -328,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="write the overlay here instead of where graders look for it")
     p.add_argument("--work", default=None, help="folder for the reference runs' reports")
+    p.add_argument("--select", default=None, metavar="EXPR",
+                   help="a pytest -k expression: grade only the curve items to calibrate")
     common(p)
     p.set_defaults(func=cmd_calibrate)
     return parser

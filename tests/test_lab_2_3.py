@@ -48,6 +48,12 @@ KNOWN_WRONG = {
     "wrong_usage": ("test_completions or stream_completions or test_chat_completions",
                     ["test_completions", "test_stream_completions"],
                     ["test_chat_completions"]),
+    # chat usage counts words; chat stream sends the text so far; an exception handler turns
+    # 422 into 400 (the messages must blame those, not the template or the constraints)
+    "wrong_chat_counts": ("test_completions or test_chat or test_stream or rejects",
+                          ["test_chat_completions", "test_stream_chat",
+                           "test_rejects_wrong_types", "test_rejects_out_of_range_values"],
+                          ["test_completions", "test_stream_completions"]),
     # generation in a background task; plain requests never watch for a disconnect
     "wrong_no_abort": ("test_completions or stream_completions or disconnect",
                        ["test_disconnect_aborts_stream", "test_disconnect_aborts_plain_request"],
@@ -98,3 +104,15 @@ def test_known_wrong_submission_loses_its_items(grade_lab, fixture):
         assert items[name]["message"], "a failed item must say why"
     for name in must_pass:
         assert items[name]["status"] == "passed", (name, items[name])
+    for name, words in MESSAGES.get(fixture, {}).items():
+        assert all(w in items[name]["message"] for w in words), (name, items[name]["message"])
+
+
+# fixture -> item -> what its message must name (the real cause, not the part that was right)
+MESSAGES = {
+    "wrong_chat_counts": {
+        "test_chat_completions": ("usage", "token ids", "reply is right"),
+        "test_stream_chat": ("the delta",),
+        "test_rejects_wrong_types": ("exception handler", "400"),
+    },
+}

@@ -83,15 +83,29 @@ def test_chat_completions(app_url, settings, expected):
     if message.role != "assistant" or not isinstance(message.content, str):
         raise Fail(f"the reply must be an assistant message with text content, got {message}")
     prompt = expected.chat_prompt(prompts.CHAT)
-    want_tokens = expected.prompt_tokens(prompt)
-    got_tokens = response.usage.prompt_tokens if response.usage else None
-    if got_tokens != want_tokens:
-        raise Fail(f"the chat prompt has {got_tokens} tokens; the model's own chat template "
-                   f"gives {want_tokens}: render the messages with the tokenizer's "
-                   "apply_chat_template(..., add_generation_prompt=True)")
     want = expected.greedy(prompt, max_tokens)
+    want_usage = {"prompt_tokens": expected.prompt_tokens(prompt),
+                  "completion_tokens": expected.completion_tokens(prompt, max_tokens)}
+    usage = response.usage.model_dump() if response.usage else None
     if message.content != want:
+        if usage is None or usage.get("prompt_tokens") != want_usage["prompt_tokens"]:
+            raise Fail(f"the chat reply differs from vLLM's greedy output for the templated "
+                       f"prompt ({first_difference(message.content, want)}) and your prompt "
+                       f"has {usage and usage.get('prompt_tokens')} tokens where the model's "
+                       f"own chat template gives {want_usage['prompt_tokens']}: render the "
+                       "messages with the tokenizer's apply_chat_template(..., "
+                       "add_generation_prompt=True)")
         raise Fail("the chat reply with temperature=0 differs from vLLM's greedy output for the "
                    f"templated prompt: {first_difference(message.content, want)}")
+    if usage is None:
+        raise Fail("/v1/chat/completions must report usage (prompt_tokens, completion_tokens, "
+                   "total_tokens)")
+    if any(usage.get(k) != v for k, v in want_usage.items()) \
+            or usage.get("total_tokens") != sum(want_usage.values()):
+        # the reply is right, so the template is: what is wrong is the counting
+        raise Fail(f"the chat reply is right, but its usage is {usage}; for this answer the "
+                   f"engine counted {want_usage} and total_tokens is their sum. Count the "
+                   "token ids of the engine's output (prompt_token_ids, outputs[0].token_ids), "
+                   "not words or characters.")
     if response.object != "chat.completion":
         raise Fail(f"'object' is {response.object!r}; OpenAI's chat uses 'chat.completion'")

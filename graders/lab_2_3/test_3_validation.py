@@ -19,10 +19,11 @@ def _send(app_url: str, endpoint: str, body) -> tuple[int, str]:
 
 
 def _grade_cases(app_url: str, cases, score, kind: str) -> None:
-    wrong = []
+    wrong, statuses = [], set()
     for what, endpoint, body in cases:
         status, text = _send(app_url, endpoint, body)
         if status != 422:
+            statuses.add(status)
             got = f"answered {status}" if status else f"failed ({text})"
             wrong.append(f"{endpoint} with {what} {got}")
     # the app must survive bad input
@@ -35,9 +36,18 @@ def _grade_cases(app_url: str, cases, score, kind: str) -> None:
     score.measure(**{f"{kind}_refused": passed, f"{kind}_cases": len(cases)})
     if not wrong:
         return
+    if statuses == {400}:
+        # every refusal came as 400: the constraints are there, something rewrites the status
+        hint = ("Your app refuses these requests, but with 400: an exception handler (for "
+                "RequestValidationError, or a catch-all one) rewrites FastAPI's 422. Remove it, "
+                "or make it answer 422 (README, 'Validation').")
+    else:
+        hint = ("Declare the constraints on your pydantic request models (README, "
+                "'Validation') so FastAPI answers 422 before your handler runs"
+                + ("; a 400 among them means an exception handler rewrites FastAPI's 422"
+                   if 400 in statuses else "") + ".")
     message = (f"{passed} of {len(cases)} bad requests were refused with 422. Not refused: "
-               + "; ".join(wrong) + ". Declare the constraints on your pydantic request models "
-               "(README, 'Validation') so FastAPI answers 422 before your handler runs.")
+               + "; ".join(wrong) + ". " + hint)
     if passed == 0:
         raise Fail(message)
     score.set(passed / len(cases), message)

@@ -113,12 +113,42 @@ def test_ab_split_matches_weights(submission, triton, settings, score):
                    "users in proportion to the weights.")
 
 
+def _requests_of(submission, triton, rng, user: str, repeats: int, weights: dict,
+                 versions: list[str]) -> str:
+    """`repeats` requests of one user: the version they all reached (server counters and
+    route()'s answers must agree on one)."""
+    before = triton.version_counts(MODEL)
+    said = [_route(submission, triton, user, _features(rng), weights) for _ in range(repeats)]
+    delta = _counts_settled(triton, versions, before, repeats)
+    on = {str(v): int(c) for v, c in delta.items() if c}
+    if len(on) != 1 or len(set(said)) != 1:
+        raise Fail(f"user {user!r} made {repeats} requests: the server counted "
+                   f"{on} (version: requests) and route() said {said}. The same user must "
+                   "always get the same version: derive the choice from the user id (for "
+                   "example a hash of it), not from a random draw per request.")
+    (version, count), = on.items()
+    if said[0] != version or count != repeats:
+        raise Fail(f"user {user!r}: route() said version {said[0]} but the server counted "
+                   f"{count} requests on version {version}")
+    return version
+
+
+def _fresh_process(submission, hash_seed: str) -> None:
+    """The next call of a student function runs in a new worker process, with Python's
+    string hashing salted by `hash_seed` (each process of a real deployment has its own)."""
+    submission.worker_env["PYTHONHASHSEED"] = hash_seed
+    submission.worker().kill()
+
+
 @pytest.mark.points(10)
 def test_ab_assignment_is_sticky(submission, triton, settings, score):
-    """`sticky_users` new users, `sticky_repeats` requests each: per user, the server's
-    per-version counters must show every request on one version, and route() must name that
-    version each time. A per-request random draw with the right weights passes a user with
-    probability 0.8^4 + 0.2^4 = 0.41, all 25 users with probability 2e-10."""
+    """`sticky_users` new users, `sticky_repeats` requests each, half of them before and
+    half after the splitter's process is replaced by a new one (as a restart or a second
+    replica would): per user, the server's per-version counters must show every request on
+    one version, and route() must name that version each time. A per-request random draw
+    with the right weights passes a user with probability 0.8^4 + 0.2^4 = 0.41, all 25 users
+    with probability 2e-10; a choice from Python's per-process salted hash() moves about a
+    third of the users at the restart."""
     triton.require()
     weights = {str(k): float(v) for k, v in settings["ab_weights"].items()}
     versions = sorted(weights, key=int)
@@ -126,21 +156,29 @@ def test_ab_assignment_is_sticky(submission, triton, settings, score):
     rng = random.Random(seed ^ 0x5EED)
     triton.deploy(MODEL, [int(v) for v in versions])
     repeats = int(settings["sticky_repeats"])
+    before_restart = max(1, repeats // 2)
+    users = _users(rng, int(settings["sticky_users"]))
+    hash_seeds = [str(rng.randrange(1, 2**32)) for _ in range(2)]
     assigned: dict[str, int] = {v: 0 for v in versions}
-    for user in _users(rng, int(settings["sticky_users"])):
-        before = triton.version_counts(MODEL)
-        said = [_route(submission, triton, user, _features(rng), weights)
-                for _ in range(repeats)]
-        delta = _counts_settled(triton, versions, before, repeats)
-        on = {str(v): int(c) for v, c in delta.items() if c}
-        if len(on) != 1 or len(set(said)) != 1:
-            raise Fail(f"user {user!r} made {repeats} requests: the server counted "
-                       f"{on} (version: requests) and route() said {said}. The same user must "
-                       "always get the same version: derive the choice from the user id (for "
-                       "example a hash of it), not from a random draw per request.")
-        (version, count), = on.items()
-        if said[0] != version or count != repeats:
-            raise Fail(f"user {user!r}: route() said version {said[0]} but the server counted "
-                       f"{count} requests on version {version}")
-        assigned[version] += 1
-    score.measure(ab_seed=seed, users_per_version=assigned)
+    try:
+        _fresh_process(submission, hash_seeds[0])
+        first = {user: _requests_of(submission, triton, rng, user, before_restart, weights,
+                                    versions) for user in users}
+        _fresh_process(submission, hash_seeds[1])
+        moved = []
+        for user in users:
+            version = _requests_of(submission, triton, rng, user, repeats - before_restart,
+                                   weights, versions)
+            if version != first[user]:
+                moved.append(f"{user!r}: {first[user]} -> {version}")
+            assigned[version] += 1
+    finally:
+        submission.worker_env.pop("PYTHONHASHSEED", None)
+        submission.worker().kill()  # later items get a process without the forced salt
+    score.measure(ab_seed=seed, users_per_version=assigned, moved_at_restart=len(moved))
+    if moved:
+        raise Fail(f"{len(moved)} of {len(users)} users got another version after route()'s "
+                   f"process was restarted (e.g. {'; '.join(moved[:3])}): the choice must "
+                   "not depend on the process. Python's hash() of a str is salted per "
+                   "process (PYTHONHASHSEED); use a stable hash such as "
+                   "hashlib.sha256(user_id.encode()), and keep no per-process table of users.")

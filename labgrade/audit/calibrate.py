@@ -72,7 +72,7 @@ def propose(curve: dict, settings: dict, *, fraction: float, margin: float,
 def calibrate(root: Path, lab_id: str, profile: str, *, runs: int = 5, fraction: float = 0.8,
               margin: float = 0.1, baselines: dict[str, float] | None = None,
               out: Path | None = None, work: Path, timeout: float = 1800,
-              progress=print) -> tuple[Path, dict]:
+              select: str | None = None, progress=print) -> tuple[Path, dict]:
     """Run the reference `runs` times and write the host overlay; returns its path and
     the proposal (plain data)."""
     if runs < 2:
@@ -85,7 +85,7 @@ def calibrate(root: Path, lab_id: str, profile: str, *, runs: int = 5, fraction:
     started = time.monotonic()
     for n in range(runs):
         g = grade(root, lab_id, lab.solution_dir, work / f"run-{n + 1}", profile=profile,
-                  label=f"reference#{n + 1}", timeout=timeout)
+                  label=f"reference#{n + 1}", select=select, timeout=timeout)
         if g.problem:
             raise CalibrationError(f"reference run {n + 1} did not grade: {g.problem}")
         progress(f"  reference run {n + 1}/{runs}: {g.score:g} in {g.wall_seconds:.0f} s")
@@ -105,7 +105,7 @@ def calibrate(root: Path, lab_id: str, profile: str, *, runs: int = 5, fraction:
     target.parent.mkdir(parents=True, exist_ok=True)
     summary = {"lab": lab_id, "profile": profile, "host": platform.node(),
                "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "runs": runs, "fraction": fraction, "margin": margin,
+               "runs": runs, "fraction": fraction, "margin": margin, "select": select or "",
                "wall_seconds": round(time.monotonic() - started, 1),
                "reference_scores": [g.score for g in graded], "curves": proposals}
     target.write_text(to_toml(summary))
@@ -126,7 +126,7 @@ def to_toml(summary: dict) -> str:
              f"# full marks at {summary['fraction']:g} x the reference's median; none at the "
              f"baseline + {summary['margin']:g}. Delete this file to grade with the published "
              "thresholds.", ""]
-    for key in ("lab", "profile", "host", "written_at", "runs", "fraction", "margin",
+    for key in ("lab", "profile", "host", "written_at", "runs", "select", "fraction", "margin",
                 "wall_seconds", "reference_scores"):
         lines.append(f"{key} = {_toml_value(summary[key])}")
     lines += ["", "[settings]"]

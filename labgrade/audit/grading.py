@@ -33,15 +33,18 @@ class Graded:
 
 
 def grade(root: Path, lab: str, submission: Path, report_dir: Path, *, profile: str,
-          label: str, items: list[str] | None = None, timeout: float = 1800,
-          trace: Path | None = None) -> Graded:
+          label: str, items: list[str] | None = None, select: str | None = None,
+          timeout: float = 1800, trace: Path | None = None) -> Graded:
     """Grade `submission` (a folder laid out like labs/<lab>) in the course at `root`;
-    only `items` (test names) when given."""
+    only `items` (test names) when given, and only what the -k expression `select` picks."""
     cmd = [sys.executable, "-m", "pytest", f"labs/{lab}", "--grade", "--submission",
            str(submission), "--profile", profile, "--report-dir", str(report_dir),
            "-p", "no:cacheprovider", "-q"]
+    chosen = [f"({select})"] if select else []
     if items:
-        cmd += ["-k", " or ".join(sorted(items))]
+        chosen.append(f"({' or '.join(sorted(items))})")
+    if chosen:
+        cmd += ["-k", " and ".join(chosen)]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop(CALL_TRACE, None)
     if trace is not None:

@@ -48,6 +48,8 @@ class AuditOptions:
     mutants: bool = True
     only_items: bool = False
     max_mutants: int | None = None  # a random sample (seeded) when the lab has more
+    select: str | None = None       # a pytest -k expression applied to every grading
+    files: tuple[str, ...] = ()     # mutate only these student files (default: all)
     seed: int = 0
     timeout: float = 1800.0
 
@@ -75,7 +77,8 @@ def _grade_all(jobs: list[Job], options: AuditOptions, tick: Callable[[Graded], 
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
         futures = {pool.submit(grade, options.root, options.lab, job.submission,
                                options.out / "reports" / job.label, profile=options.profile,
-                               label=job.label, items=job.items, timeout=options.timeout,
+                               label=job.label, items=job.items, select=options.select,
+                               timeout=options.timeout,
                                trace=job.trace): job for job in jobs}
         for future in as_completed(futures):
             graded = future.result()
@@ -108,6 +111,12 @@ def audit(options: AuditOptions) -> dict:
         t.unlink(missing_ok=True)
 
     files = mutate.student_python_files(lab.solution_dir, lab.files)
+    unknown = set(options.files) - set(files)
+    if unknown:
+        raise RuntimeError(f"--files {', '.join(sorted(unknown))}: {lab.id}'s student-facing "
+                           f"Python files are {', '.join(files)}")
+    if options.files:
+        files = [f for f in files if f in options.files]
     listed = equivalent_list(options.root, options.lab)
     all_mutants = [m for f in files for m in
                    mutate.mutants_of((lab.solution_dir / f).read_text(), f)] \
@@ -240,6 +249,7 @@ def _result(options: AuditOptions, lab_id: str, solution_runs: list[Graded],
     never_failed = [n for n in items if not any(n in w["lost"] for w in wrong_entries)]
     return {
         "lab": lab_id, "profile": options.profile, "runs": options.runs,
+        "select": options.select, "files": list(options.files),
         "jobs": options.jobs, "only_items": options.only_items,
         "wall_seconds": round(wall, 1),
         "items": per_item,

@@ -17,16 +17,24 @@ def call_student(submission: Submission, module: str, func: str, *args: object,
                  **kwargs: object) -> object:
     """`module.func(*args, **kwargs)` in the submission's worker. A raise, a hang, a crash
     or a value of the wrong type fails the item as "<func>() failed: ..." naming the
-    student's function."""
+    student's function and ending with the call that failed (the hidden case that caused
+    it, as a mismatch message would show it)."""
     try:
         value = submission.call(module, func, *args, timeout=timeout, **kwargs)
     except StudentCodeError as exc:
-        raise Fail(f"{func}() failed: {exc}") from None
+        raise Fail(f"{func}() failed: {exc}\n{_the_call(func, args, kwargs)}") from None
     if returns is not None and (not isinstance(value, returns) or
                                 (isinstance(value, bool) and bool not in _as_tuple(returns))):
         raise Fail(f"{func}() must return a {_type_name(returns)}, got "
-                   f"{type(value).__name__}: {value!r:.200}")
+                   f"{type(value).__name__}: {value!r:.200}\n{_the_call(func, args, kwargs)}")
     return value
+
+
+def _the_call(func: str, args: tuple, kwargs: dict, limit: int = 400) -> str:
+    shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    if len(shown) > limit:
+        shown = shown[:limit] + " ..."
+    return f"The call: {func}({shown})"
 
 
 def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
