@@ -103,6 +103,8 @@ def test_call_student_names_the_function_that_failed(submission):
         call_student(submission, "deploy", "broken", "tiny")
     assert str(info.value).startswith("broken() failed: ValueError: no engine for tiny")
     assert "deploy.py" in str(info.value)  # the student's own traceback line
+    # the hidden case that made it fail, as a mismatch message would name it
+    assert str(info.value).endswith("The call: broken('tiny')")
 
 
 def test_call_student_checks_the_returned_type(submission):

@@ -37,5 +37,8 @@ def call_student_arrays(submission: Submission, module: str, func: str,
         result = submission.call(NUMPY_IO, "call", str(submission.path), module, func, inputs,
                                  kwargs, str(out_dir), timeout=timeout)
     except StudentCodeError as exc:
-        raise Fail(f"{func}() failed: {exc}") from None
+        arrays = {name: np.load(path, mmap_mode="r") for name, path in inputs.items()}
+        shown = ", ".join([f"{n}=<{a.dtype} array of shape {a.shape}>"
+                           for n, a in arrays.items()] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        raise Fail(f"{func}() failed: {exc}\nThe call: {func}({shown})") from None
     return [np.load(o["path"], allow_pickle=False) for o in result["outputs"]]

@@ -22,15 +22,15 @@ def call_student(submission: Submission, module: str, func: str, *args: object,
     try:
         value = submission.call(module, func, *args, timeout=timeout, **kwargs)
     except StudentCodeError as exc:
-        raise Fail(f"{func}() failed: {exc}\n{_the_call(func, args, kwargs)}") from None
+        raise Fail(f"{func}() failed: {exc}\n{describe_call(func, args, kwargs)}") from None
     if returns is not None and (not isinstance(value, returns) or
                                 (isinstance(value, bool) and bool not in _as_tuple(returns))):
         raise Fail(f"{func}() must return a {_type_name(returns)}, got "
-                   f"{type(value).__name__}: {value!r:.200}\n{_the_call(func, args, kwargs)}")
+                   f"{type(value).__name__}: {value!r:.200}\n{describe_call(func, args, kwargs)}")
     return value
 
 
-def _the_call(func: str, args: tuple, kwargs: dict, limit: int = 400) -> str:
+def describe_call(func: str, args: tuple, kwargs: dict, limit: int = 400) -> str:
     shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
     if len(shown) > limit:
         shown = shown[:limit] + " ..."
