@@ -18,8 +18,16 @@ def _send(app_url: str, endpoint: str, body) -> tuple[int, str]:
     return response.status_code, response.text[:200]
 
 
+def _rewrites_422(app_url: str) -> bool:
+    """Whether a plain type error (which FastAPI refuses with 422 from the declared types
+    alone) comes back as 400: then an exception handler rewrites the status, and the
+    constraints may well be declared."""
+    what, endpoint, body = prompts.WRONG_TYPES[0]
+    return _send(app_url, endpoint, body)[0] == 400
+
+
 def _grade_cases(app_url: str, cases, score, kind: str) -> None:
-    wrong, statuses = [], set()
+    wrong, statuses = [], set()  # statuses other than 422
     for what, endpoint, body in cases:
         status, text = _send(app_url, endpoint, body)
         if status != 422:
@@ -36,16 +44,13 @@ def _grade_cases(app_url: str, cases, score, kind: str) -> None:
     score.measure(**{f"{kind}_refused": passed, f"{kind}_cases": len(cases)})
     if not wrong:
         return
-    if statuses == {400}:
-        # every refusal came as 400: the constraints are there, something rewrites the status
-        hint = ("Your app refuses these requests, but with 400: an exception handler (for "
-                "RequestValidationError, or a catch-all one) rewrites FastAPI's 422. Remove it, "
-                "or make it answer 422 (README, 'Validation').")
-    else:
-        hint = ("Declare the constraints on your pydantic request models (README, "
-                "'Validation') so FastAPI answers 422 before your handler runs"
-                + ("; a 400 among them means an exception handler rewrites FastAPI's 422"
-                   if 400 in statuses else "") + ".")
+    hint = ("Declare the constraints on your pydantic request models (README, "
+            "'Validation') so FastAPI answers 422 before your handler runs.")
+    if 400 in statuses and _rewrites_422(app_url):
+        hint = ("Your app answers 400 where FastAPI answers 422, even for a request of the "
+                "wrong type: an exception handler (for RequestValidationError, or a "
+                "catch-all one) rewrites FastAPI's 422. Remove it, or make it answer 422 "
+                "(README, 'Validation').")
     message = (f"{passed} of {len(cases)} bad requests were refused with 422. Not refused: "
                + "; ".join(wrong) + ". " + hint)
     if passed == 0:
