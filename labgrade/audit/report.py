@@ -49,6 +49,9 @@ def text(data: dict) -> str:
         lines.append(f"WARNING: the starter scores {data['starter']['score']:g} (expected 0)")
     missing = data["items_no_wrong_fails"]
     lines.append("items no known-wrong fails: " + (", ".join(missing) if missing else "none"))
+    for e in data.get("grader_errors", []):
+        lines.append(f"grader error (status error, blamed on the staff) on {e['label']}: "
+                     f"{', '.join(e['items'])}")
     score = data["mutation_score"]
     if score["graded"]:
         lines.append(f"mutation score: {score['killed']}/{score['graded']} killed "

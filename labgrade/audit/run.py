@@ -247,6 +247,11 @@ def _result(options: AuditOptions, lab_id: str, solution_runs: list[Graded],
     killed = sum(m["killed"] for m in mutants)
     by_id = {m.id: m for m in all_mutants}
     never_failed = [n for n in items if not any(n in w["lost"] for w in wrong_entries)]
+    # a student's mistake that ends as a grader error is blamed on the wrong party
+    misblamed = [{"label": e["label"], "items": sorted(n for n, i in e["items"].items()
+                                                       if i["status"] == "error")}
+                 for e in [*wrong_entries, *mutants]
+                 if any(i["status"] == "error" for i in e["items"].values())]
     return {
         "lab": lab_id, "profile": options.profile, "runs": options.runs,
         "select": options.select, "files": list(options.files),
@@ -258,6 +263,7 @@ def _result(options: AuditOptions, lab_id: str, solution_runs: list[Graded],
         "starter": entry("starter", "starter"),
         "wrongs": wrong_entries,
         "items_no_wrong_fails": never_failed,
+        "grader_errors": misblamed,
         "mutants": mutants,
         "mutants_total": len(all_mutants),
         "mutants_sampled": options.max_mutants is not None,
