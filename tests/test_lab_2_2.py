@@ -30,9 +30,6 @@ KNOWN_WRONG = {
     "wrong_spec_zero": ("ngram or draft", ["test_ngram_keeps_greedy_outputs",
                                            "test_ngram_speedup",
                                            "test_draft_model_speculation"], []),
-    # fp8 KV cache instead of quantized weights: the model itself runs unquantized
-    "wrong_quant_kv_only": ("quantized or ngram_keeps", ["test_quantized_serving"],
-                            ["test_ngram_keeps_greedy_outputs"]),
     "wrong_spec_dtype": ("ngram or draft", ["test_ngram_keeps_greedy_outputs",
                                             "test_ngram_speedup"],
                          ["test_draft_model_speculation"]),
