@@ -112,3 +112,14 @@ def test_host_overlay_is_read_checked_and_named(tmp_path, monkeypatch):
                            "settings": {"ratio_full_at": 2.0, "ratio_zero_at": 1.1}}]}
     (hosts / "lab_9_7.cpu.toml").write_text(calibrate.to_toml(summary))
     assert load_lab(course, "lab_9_7").settings("cpu")["ratio_zero_at"] == 1.1
+
+
+def test_never_called_needs_a_traced_module(tmp_path):
+    trace = tmp_path / "t.jsonl"
+    trace.write_text(json.dumps({"item": "g/test_a.py::test_one (call)", "module": "mod",
+                                 "func": "entry"}))
+    source = "def entry():\n    return helper()\n\ndef helper():\n    return 1\n\ndef gpu():\n    return 2\n"
+    calls = callmap.traced_calls([trace])
+    assert callmap.never_called(calls, "mod.py", source, "gpu")
+    assert not callmap.never_called(calls, "mod.py", source, "helper")
+    assert not callmap.never_called(calls, "app.py", "def route():\n    return 1\n", "route")

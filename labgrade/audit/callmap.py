@@ -69,6 +69,19 @@ def items_for(calls: dict[tuple[str, str], set[str] | None], file: str, source: 
     return found or EVERY_ITEM
 
 
+def never_called(calls: dict[tuple[str, str], set[str] | None], file: str, source: str,
+                 function: str) -> bool:
+    """True when the traced grading called functions of `file` through the worker but
+    never `function`, nor anything that reaches it: no item of this run exercises it (an
+    item out of scope for the profile, say). A mutant there is not a survivor."""
+    module = module_name(file)
+    entries = [func for (mod, func) in calls if mod == module]
+    if not function or not entries:
+        return False
+    refs = _references(source)
+    return not any(function in _reachable(entry, refs) for entry in entries)
+
+
 def _reachable(start: str, refs: dict[str, set[str]]) -> set[str]:
     seen, todo = {start}, [start]
     while todo:

@@ -60,6 +60,11 @@ def text(data: dict) -> str:
                      f"{len(data['equivalent'])} equivalent, listed apart")
     for e in data["equivalent"]:
         lines.append(f"  equivalent {e['id']}: {e['why']}")
+    skipped = data.get("not_exercised", [])
+    if skipped:
+        functions = sorted({m["function"] for m in skipped})
+        lines.append(f"{len(skipped)} mutants not graded: no item of this run calls "
+                     f"{', '.join(functions)} (out of scope for the profile, or not selected)")
     survivors = [m for m in data["mutants"] if not m["killed"]]
     if survivors:
         lines.append(f"surviving mutants ({len(survivors)}):")

@@ -157,6 +157,12 @@ def audit(options: AuditOptions) -> dict:
         folder = materialise(overlay(options.root, options.lab, name), work / name)
         second.append(Job(name, "wrong", folder))
     mutant_items: dict[str, list[str] | None] = {}
+    if options.only_items:
+        unexercised = [m for m in candidates if callmap.never_called(
+            calls, m.file, (lab.solution_dir / m.file).read_text(), m.function)]
+        candidates = [m for m in candidates if m not in unexercised]
+    else:
+        unexercised = []
     for n, m in enumerate(candidates):
         folder = work / f"mutant-{n:04d}"
         shutil.copytree(lab.solution_dir, folder,
@@ -171,8 +177,11 @@ def audit(options: AuditOptions) -> dict:
     if bar is not None:
         bar.close()
 
-    return _result(options, lab.id, solution_runs, graded, baseline, wrongs, candidates,
+    data = _result(options, lab.id, solution_runs, graded, baseline, wrongs, candidates,
                    equivalent, all_mutants, mutant_items, time.monotonic() - started)
+    data["not_exercised"] = [{"id": m.id, "function": m.function, "diff": m.diff}
+                             for m in unexercised]
+    return data
 
 
 def _solution_floor(runs: list[Graded]) -> dict[str, float]:

@@ -1,5 +1,5 @@
 def kv_bytes(layers, kv_heads, head_dim, dtype_bytes):
-    return 2 * layers * kv_heads * head_dim * dtype_bytes
+    return max(2 * layers * kv_heads * head_dim * dtype_bytes, 0)
 
 
 def oldest(versions):
