@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST_LANE, ROOT
+from grading_slots import Slot
 
 COURSE = ROOT / "tests" / "data" / "audit_course"
 
@@ -20,9 +21,13 @@ COURSE = ROOT / "tests" / "data" / "audit_course"
 def labgrade(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     if os.environ.get(FAST_LANE):
         pytest.fail("this test starts gradings: it belongs to the slow lane")
-    return subprocess.run([sys.executable, "-m", "labgrade.cli", *args, "--root", str(COURSE)],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+    slot = Slot(exclusive=True)  # audit runs two gradings at once: the machine alone
+    try:
+        return subprocess.run([sys.executable, "-m", "labgrade.cli", *args, "--root",
+                               str(COURSE)], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, **(env or {})})
+    finally:
+        slot.release()
 
 
 @pytest.fixture(scope="module")
