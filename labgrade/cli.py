@@ -15,6 +15,7 @@ at or above the current one holding labs/ and graders/).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -143,10 +144,13 @@ def cmd_audit(args) -> int:
                            only_items=args.only_items, max_mutants=args.max_mutants,
                            seed=args.seed, timeout=args.timeout, select=args.select,
                            files=tuple(args.files))
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
     try:
         data = audit(options)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # the running gradings were stopped (labgrade.audit.run)
+        print("interrupted: running gradings were stopped", file=sys.stderr)
         return 130
     except RuntimeError as exc:
         print(f"labgrade audit: {exc}", file=sys.stderr)

@@ -105,3 +105,40 @@ def test_calibrate_writes_an_overlay_graders_use(tmp_path):
     assert grade["environment"]["host_overlay"] == str(overlay)
     (item,) = [i for i in grade["items"] if i["name"] == "test_ratio"]
     assert item["measured"]["curve:speedup"] == {"zero_at": 1.2, "full_at": 2.0}
+
+
+def test_interrupted_audit_leaves_no_grading(tmp_path):
+    """SIGTERM (or Ctrl-C) stops the gradings in flight: none outlives the audit."""
+    import signal
+    import time
+
+    import psutil
+
+    if os.environ.get(FAST_LANE):
+        pytest.fail("this test starts gradings: it belongs to the slow lane")
+    out = tmp_path / "audit"
+    slot = Slot(exclusive=True)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "labgrade.cli", "audit", "lab_9_7",
+                                 "--runs", "2", "-j", "2", "--out", str(out), "--root",
+                                 str(COURSE)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def gradings() -> list[psutil.Process]:
+            found = []
+            for p in psutil.process_iter(["cmdline"]):
+                if str(out) in " ".join(p.info["cmdline"] or ()):
+                    found.append(p)
+            return found
+
+        deadline = time.monotonic() + 60
+        while not gradings() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gradings(), "no grading started"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        slot.release()
+    assert proc.returncode == 130, err
+    assert b"running gradings were stopped" in err
+    time.sleep(0.5)
+    assert not gradings()

@@ -3,6 +3,7 @@ subprocess of its own, read back from its grade.json."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,21 @@ from pathlib import Path
 from labgrade.submission import CALL_TRACE
 
 SCORED = ("passed", "partial", "failed", "error")  # statuses of items that really ran
+_RUNNING: set[subprocess.Popen] = set()  # gradings in flight, for stop_all()
+
+
+def stop_all() -> None:
+    """Stop every grading still running (audit interrupted): SIGTERM, which the plugin turns
+    into an orderly stop of its services, then SIGKILL of the process group."""
+    for proc in list(_RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in list(_RUNNING):
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,7 @@ def grade(root: Path, lab: str, submission: Path, report_dir: Path, *, profile: 
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
+        _RUNNING.add(proc)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -66,6 +83,8 @@ def grade(root: Path, lab: str, submission: Path, report_dir: Path, *, profile: 
                 proc.wait()
             return Graded(label, wall_seconds=time.monotonic() - started,
                           problem=f"grading ran past {timeout:g} s (see {log})")
+        finally:
+            _RUNNING.discard(proc)
     wall = time.monotonic() - started
     path = report_dir / lab / "grade.json"
     if not path.is_file():

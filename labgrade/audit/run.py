@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labgrade.audit import callmap, mutate
-from labgrade.audit.grading import Graded, grade
+from labgrade.audit.grading import Graded, grade, stop_all
 from labgrade.labs import load_lab
 from labgrade.overlay import PREFIX, materialise, overlay
 
@@ -74,7 +74,8 @@ def equivalent_list(root: Path, lab: str) -> dict[str, str]:
 def _grade_all(jobs: list[Job], options: AuditOptions, tick: Callable[[Graded], None]
                ) -> dict[str, Graded]:
     results: dict[str, Graded] = {}
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
+    try:
         futures = {pool.submit(grade, options.root, options.lab, job.submission,
                                options.out / "reports" / job.label, profile=options.profile,
                                label=job.label, items=job.items, select=options.select,
@@ -84,6 +85,11 @@ def _grade_all(jobs: list[Job], options: AuditOptions, tick: Callable[[Graded], 
             graded = future.result()
             results[graded.label] = graded
             tick(graded)
+    except BaseException:  # Ctrl-C, SIGTERM: no grading may outlive the audit
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_all()
+        raise
+    pool.shutdown()
     return results
 
 
