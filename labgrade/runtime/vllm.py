@@ -137,6 +137,7 @@ class ReferenceEngine:
         self.kwargs = reference_engine_kwargs(model, settings)
         self.profile = profile
         self.run_dir = run_dir
+        self.on_gpu = settings.get("device", "cpu") != "cpu"
         self._worker: Worker | None = None
         self.start_seconds = 0.0  # 0 while every answer came from the cache
         self._lock = threading.Lock()
@@ -160,8 +161,10 @@ class ReferenceEngine:
     def start_in_background(self) -> None:
         """Start the engine now, in a thread, so its start-up overlaps the student's --
         unless an earlier grading on this machine cached this lab's answers (a miss still
-        starts it on demand). A failed start here is reported by the first request."""
-        if self._answered_marker.exists() or self._prestart is not None:
+        starts it on demand). A failed start here is reported by the first request. GPU
+        only: a GPU engine takes 25-45 s to start, an in-process CPU one ~3 s, which on 2
+        cores is better spent on the student's engine."""
+        if not self.on_gpu or self._answered_marker.exists() or self._prestart is not None:
             return
 
         def start() -> None:
