@@ -26,14 +26,16 @@ class LabContext:
     """Per-lab state of one grading run: the lab, its submission, its settings, closers."""
 
     def __init__(self, lab: Lab, submission_dir: Path, profile: str, run_dir: Path,
-                 models: str = "tiny") -> None:
+                 models: str = "tiny", hub_models: dict | None = None) -> None:
         self.lab = lab
         self.profile = profile
-        self.settings = lab.settings(profile, models)
+        baseline = gpu.memory()  # None without an NVIDIA GPU
+        self.settings = lab.settings(profile, models, hub_models)
+        if baseline is not None:  # GPU memory given as bytes -> this card's fraction
+            self.settings = gpu.size_for_card(self.settings, baseline.total)
         self.run_dir = run_dir
         self.submission = Submission(submission_dir, lab.id, run_dir)
         self._closers: list[Callable[[], None]] = []
-        baseline = gpu.memory()  # None without an NVIDIA GPU
         self.gpu_ledger = gpu.MemoryLedger(baseline) if baseline else None
         gpu.activate(self.gpu_ledger)
         self.cache: dict[str, object] = {}  # expensive per-lab objects (engines, servers)
@@ -63,7 +65,7 @@ def lab(request: pytest.FixtureRequest) -> LabContext:
         lab_request = session.requests[lab_id]
         session.contexts[lab_id] = LabContext(lab_request.lab, lab_request.submission_dir,
                                               session.profile, session.run_dir(lab_id),
-                                              session.models)
+                                              session.models, session.hub_models)
     return session.contexts[lab_id]
 
 

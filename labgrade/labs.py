@@ -10,6 +10,7 @@ it (batch planning and releases ask `load_lab`; exporters read the finished resu
 
     [resources]                    # optional: what one grading run needs (batch planning)
     memory_gib = 3                 # also cpus, minutes; each a positive number
+    gpu_memory_gib = 12            # on the gpu profile: GPU memory one grading needs at most
 
     [targets]                      # optional: settings published in labs/<id>/README.md
     speedup_full_at = { text = "batching speed-up, full points", unit = "x" }
@@ -66,6 +67,7 @@ class Resources:
     memory_gib: float | None = None
     cpus: float | None = None
     minutes: float | None = None
+    gpu_memory_gib: float | None = None  # gpu profile, every engine of the lab together
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,13 @@ class Lab:
     def toml_path(self) -> Path:
         return self.graders_dir / "lab.toml"
 
-    def settings(self, profile: str, models: str = "tiny") -> dict:
+    def settings(self, profile: str, models: str = "tiny",
+                 hub_models: Mapping[str, str] | None = None) -> dict:
         """The lab's settings for one profile ({} when the lab defines none), its
         `not_graded` table under that key. With models="hub", the profile's
         `[profiles.<name>.hub]` table (the course's real models, for hosts that reach a
-        model hub) replaces the keys it names."""
+        model hub) replaces the keys it names; `hub_models` (--hub-model KEY=ID) replaces
+        or adds keys of that table."""
         found = self.profiles.get(profile)
         if found is None:
             table: dict = {}
@@ -130,6 +134,8 @@ class Lab:
             if found.not_graded:
                 table["not_graded"] = dict(found.not_graded)
             hub = found.hub
+        if hub_models:
+            hub = {**hub, **hub_models}
         if models == "hub":
             if not hub:
                 raise LabConfigError(f"{self.id}: the {profile} profile names no hub models "
@@ -156,7 +162,7 @@ SCHEMA: dict[str, Key] = {
     "targets": Key("table", False, "settings published in labs/<id>/README.md"),
     "profiles": Key("table", False, "settings per profile (cpu, gpu)"),
 }
-RESOURCE_KEYS = ("memory_gib", "cpus", "minutes")
+RESOURCE_KEYS = ("memory_gib", "cpus", "minutes", "gpu_memory_gib")
 TARGET_KEYS = ("text", "unit", "item")
 
 

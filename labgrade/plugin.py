@@ -14,6 +14,7 @@ if it did (`Withheld`: out of scope, run budget spent, run voided), and the item
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -45,6 +46,13 @@ _REQUESTS = pytest.StashKey[list[LabRequest]]()  # set on the early config, read
 
 
 # ----------------------------------------------------------------------------- options
+def _hub_model(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not (sep and key.strip() and value.strip()):
+        raise argparse.ArgumentTypeError(f"--hub-model takes KEY=ID, got {text!r}")
+    return key.strip(), value.strip()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labgrade", "labgrade: grading labs")
     group.addoption("--grade", action="store_true",
@@ -62,6 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     choices=("tiny", "hub"),
                     help="tiny: labgrade's locally built models (default); hub: the course's "
                          "real models named in each profile's [hub] table (needs a model hub)")
+    group.addoption("--hub-model", metavar="KEY=ID", action="append", type=_hub_model,
+                    default=[_hub_model(v) for v in
+                             os.environ.get("LABGRADE_HUB_MODELS", "").split(",") if v],
+                    help="with --models hub: set the [hub] table's KEY (model, draft_model, "
+                         "served_model_name) to ID, e.g. model=Qwen/Qwen2.5-0.5B-Instruct; "
+                         "repeatable (env LABGRADE_HUB_MODELS=KEY=ID,KEY=ID)")
     group.addoption("--report-dir", metavar="DIR", default=None,
                     help="where reports go (default .labgrade/ under the rootdir)")
     group.addoption("--classroom-output", action="store_true",
@@ -174,6 +188,7 @@ class GradingSession:
         self.config = config
         self.profile = profile
         self.models = config.getoption("models")
+        self.hub_models = dict(config.getoption("hub_model") or [])
         self.mode = next((m for m in ("solution", "starter", "submission")
                           if config.getoption(m)), "grade")
         self.requests = {r.lab.id: r for r in requests}
@@ -288,7 +303,8 @@ class GradingSession:
         if request is None:
             return None
         try:
-            table = request.lab.settings(self.profile, self.models).get("not_graded", {})
+            table = request.lab.settings(self.profile, self.models,
+                                         self.hub_models).get("not_graded", {})
         except labs.LabConfigError:
             return None  # reported by the lab's fixtures, item by item
         why = table.get(getattr(item, "originalname", item.name))
@@ -436,6 +452,8 @@ class GradingSession:
                                       "pytest": pytest.__version__,
                                       "models": self.models,
                                       **_host_overlay(request.lab, self.profile),
+                                      **({"hub_models": self.hub_models}
+                                         if self.models == "hub" else {}),
                                       "phase_seconds": self.phase_seconds.get(lab_id, {}),
                                       **self._gpu_memory(lab_id)})
 

@@ -62,10 +62,13 @@ def llm_ref(student_engine) -> dict:
 
 @pytest.fixture(scope="package", autouse=True)
 def _start_server_early(request: pytest.FixtureRequest) -> None:
-    """Start the server before the first item when a selected item needs it: its ~30 s
-    start-up then overlaps the engine items instead of adding to them."""
+    """Start the server (and the reference engine) before the first item when a selected
+    item needs it: its ~30 s start-up then overlaps the engine items instead of adding to
+    them."""
     if needed(request, "student_server"):
         request.getfixturevalue("student_server")
+    if needed(request, "reference"):  # unless its answers are cached from an earlier run
+        request.getfixturevalue("reference").start_in_background()
 
 
 @pytest.fixture(scope="package")

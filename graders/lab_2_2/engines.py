@@ -27,7 +27,7 @@ from pathlib import Path
 from labgrade import Fail, GraderError
 from labgrade.kit import Deferred, call_student
 from labgrade.runtime.process import ServiceError
-from labgrade.runtime.vllm import ENGINE_ENV
+from labgrade.runtime.vllm import ENGINE_ENV, grader_memory_kwargs
 from labgrade.submission import (Respawning, StudentCodeError, Worker, WorkerDied,
                                  WorkerTimeout)
 
@@ -56,7 +56,7 @@ def base_kwargs(model: str, settings: dict) -> dict:
     return {"model": model, "dtype": settings["dtype"],
             "max_model_len": int(settings["max_model_len"]), "seed": 0,
             "enforce_eager": bool(settings.get("enforce_eager", True)),
-            "kv_cache_memory_bytes": int(settings["kv_cache_bytes"]),
+            **grader_memory_kwargs(settings),  # KV bytes; on a GPU also the engine's share
             "enable_prefix_caching": False, "disable_log_stats": False}
 
 

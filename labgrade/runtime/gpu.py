@@ -3,16 +3,32 @@
 Engines run in worker or server processes; when one ends, its memory must come back before
 the next engine starts. `wait_for_release` polls until used memory is back near a baseline
 and fails with a message that names what still holds memory.
+
+Sizes in bytes: vLLM takes GPU memory as a fraction of the card (`gpu_memory_utilization`),
+so the same fraction is 28 GiB on an H200 and 3 GiB on a T4. A lab's gpu profile gives
+those settings as memory instead ("2 GiB"); `size_for_card` turns them into this card's
+fraction when grading starts, so every engine takes the same bytes on any card.
+
+`python -m labgrade.runtime.gpu hold --leave 12GiB` holds all but 12 GiB of the card until
+killed: grading beside it proves a lab fits a card of that size.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 GiB = 1 << 30
+MiB = 1 << 20
+# settings that vLLM reads as a fraction of the card: lab.toml may give them as memory
+FRACTION_KEYS = ("gpu_memory_utilization", "gpu_memory_budget")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(GiB|MiB)\s*$")
 
 
 @dataclass(frozen=True)
@@ -146,3 +162,66 @@ def before_stop(name: str) -> None:
 def after_stop(name: str) -> None:
     if _ACTIVE is not None:
         _ACTIVE.after_stop(name)
+
+
+def parse_size(text: str) -> int:
+    """'2 GiB' / '512 MiB' -> bytes (ValueError naming the text otherwise)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a memory size: write e.g. '2 GiB' or '512 MiB'")
+    return int(float(match.group(1)) * (GiB if match.group(2) == "GiB" else MiB))
+
+
+def fraction_of(size: int, total: int) -> float:
+    """`size` bytes as a fraction of a card of `total` bytes, rounded up to 1e-4 (vLLM
+    takes 0 < fraction <= 1; a card smaller than `size` cannot host it)."""
+    if size > total:
+        raise ValueError(f"{size / GiB:.1f} GiB does not fit this GPU ({total / GiB:.1f} GiB)")
+    return min(1.0, -(-size * 10_000 // total) / 10_000)
+
+
+def size_for_card(settings: Mapping, total: int) -> dict:
+    """A copy of `settings` whose FRACTION_KEYS given as memory ('2 GiB'), also inside
+    nested tables (engine_kwargs), are this card's fraction of that memory."""
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            value = size_for_card(value, total)
+        elif key in FRACTION_KEYS and isinstance(value, str):
+            value = fraction_of(parse_size(value), total)
+        out[key] = value
+    return out
+
+
+def hold(leave: int) -> None:
+    """Allocate all but `leave` bytes of GPU 0's free memory and keep it until SIGTERM or
+    SIGINT: a small card, emulated on a large one."""
+    import torch
+
+    free, _ = torch.cuda.mem_get_info()
+    size = free - leave
+    if size <= 0:
+        raise SystemExit(f"only {free / GiB:.1f} GiB free: nothing to hold")
+    block = torch.empty(size, dtype=torch.uint8, device="cuda")  # noqa: F841 - held
+    torch.cuda.synchronize()
+    print(f"holding {size / GiB:.1f} GiB; {leave / GiB:.1f} GiB left free", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m labgrade.runtime.gpu")
+    sub = parser.add_subparsers(dest="command", required=True)
+    held = sub.add_parser("hold", help="hold all but --leave of the GPU's free memory")
+    held.add_argument("--leave", type=parse_size, required=True, help="e.g. 12GiB")
+    args = parser.parse_args(argv)
+    if args.command == "hold":
+        hold(args.leave)
+
+
+if __name__ == "__main__":
+    main()

@@ -224,7 +224,47 @@ def _train_model(spec: TinyModelSpec, tokenizer, lines: list[str]):
     return model
 
 
-if __name__ == "__main__":
+def publish_to_hub_cache(name: str, repo_id: str, hub_cache: Path) -> Path:
+    """Store tiny model `name` in a Hugging Face hub cache folder (HF_HUB_CACHE) as the hub
+    model `repo_id` ("org/name"), laid out as huggingface_hub writes it: `blobs/<sha256>`,
+    `refs/main` (the revision), `snapshots/<revision>/<file>` linking to its blob. With
+    HF_HUB_OFFLINE=1, vLLM and transformers then load `repo_id` as from the hub. Returns
+    the snapshot folder; the same bytes give the same revision."""
+    source = model_path(name)
+    files = sorted(p for p in source.iterdir() if p.is_file() and p.name != "COMPLETE")
+    repo = Path(hub_cache) / ("models--" + repo_id.replace("/", "--"))
+    digests = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    revision = hashlib.sha1(json.dumps(digests, sort_keys=True).encode()).hexdigest()
+    snapshot = repo / "snapshots" / revision
+    for folder in (repo / "blobs", repo / "refs", snapshot):
+        folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        blob = repo / "blobs" / digests[f.name]
+        if not blob.exists():
+            shutil.copyfile(f, blob)
+        link = snapshot / f.name
+        if not link.is_symlink():
+            link.symlink_to(Path("..", "..", "blobs", digests[f.name]))
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m labgrade.runtime.tinymodels",
+                                     description="build the tiny models (cached)")
+    parser.add_argument("--hub-cache", type=Path, help="also store one in this hub cache")
+    parser.add_argument("--name", default=TARGET.name, help="with --hub-cache: which model")
+    parser.add_argument("--repo-id", default="labgrade-test/tiny-llama",
+                        help="with --hub-cache: its hub id")
+    args = parser.parse_args(argv)
     print(ensure_built())
     for derived in DERIVED:
         print(model_path(derived))
+    if args.hub_cache:
+        print(publish_to_hub_cache(args.name, args.repo_id, args.hub_cache))
+
+
+if __name__ == "__main__":
+    main()

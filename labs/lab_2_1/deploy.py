@@ -2,7 +2,7 @@
 
 The grader calls these functions in a separate process. `profile` is a dict such as
 {"name": "cpu", "device": "cpu", "dtype": "float32", "max_model_len": 512,
- "kv_cache_budget_bytes": 268435456}   (on the gpu profile: "gpu_memory_budget": 0.3).
+ "kv_cache_budget_bytes": 268435456}   (on the gpu profile: "gpu_memory_budget": 4 GiB as this card's fraction, e.g. 0.0288).
 """
 
 from __future__ import annotations
