@@ -24,7 +24,7 @@ from . import traffic
 def test_ready_only_after_engine_and_health_always(stack, gateway, settings, score):
     before = [o for o in stack.observations if not o.engine_up]
     after = [o for o in stack.observations if o.engine_up]
-    score.measure(engine_up_after_s=round(stack.engine_up_at or 0, 1),
+    score.measure(server_ready_seconds=round(stack.engine_up_at or 0, 1),
                   observations=len(stack.observations))
     if not before:
         raise Fail("the engine answered before the gateway could be watched (grader "
@@ -40,7 +40,7 @@ def test_ready_only_after_engine_and_health_always(stack, gateway, settings, sco
     bad_health = [o for o in stack.observations if o.health != 200]
     if bad_health:
         raise Fail(f"/health answered {bad_health[0].health} at {bad_health[0].seconds:.1f} s "
-                   "(engine up: {bad_health[0].engine_up}): liveness must be 200 whenever the "
+                   f"(engine up: {bad_health[0].engine_up}): liveness must be 200 whenever the "
                    "gateway process itself is fine, engine or not")
     lag = float(settings["ready_lag_max_s"])
     turned = next((o for o in after if o.ready == 200), None)
@@ -55,7 +55,8 @@ def test_api_keys(stack, gateway):
     url = gateway.base_url + "/v1/models"
     key = stack.keys["auth"]
     cases = [("no Authorization header", {}, 401),
-             ("an empty bearer token", {"Authorization": "Bearer "}, 401),
+             ("a bearer scheme without a token", {"Authorization": "Bearer"}, 401),
+             ("another scheme", {"Authorization": f"Basic {key}"}, 401),
              ("a key that is a prefix of a valid one", {"Authorization": f"Bearer {key[:-1]}"},
               403),
              ("a valid key plus a suffix", {"Authorization": f"Bearer {key}x"}, 403),
@@ -135,11 +136,15 @@ def test_stream_passes_events_through(stack, gateway, settings, kind):
         raise Fail(f"streamed {kind}: the gateway sent {len(got)} events, vLLM {len(want)}; "
                    f"they part at event {at} (gateway {got[at:at + 1]}, vLLM "
                    f"{want[at:at + 1]}): pass events through one by one, unchanged")
-    first, end = proxied.arrivals[0], proxied.arrivals[-1]
-    if first > 0.5 * end and end - first < 0.5 * (direct.arrivals[-1] - direct.arrivals[0]):
-        raise Fail(f"streamed {kind}: the first event arrived at {first:.2f} s and the last at "
-                   f"{end:.2f} s: the gateway buffers the stream instead of forwarding each "
-                   "event as it comes")
+    # forwarded as generated, the events spread over the generation time; buffered, they
+    # arrive together
+    spread = proxied.arrivals[-1] - proxied.arrivals[0]
+    generated = direct.arrivals[-1] - direct.arrivals[0]
+    if spread < max(0.02, 0.1 * generated):
+        raise Fail(f"streamed {kind}: all {len(proxied.events)} events arrived within "
+                   f"{spread * 1000:.0f} ms, while vLLM spread them over "
+                   f"{generated * 1000:.0f} ms: the gateway buffers the stream instead of "
+                   "forwarding each event as it comes")
     plain = httpx.post(gateway.base_url + traffic.path(kind), timeout=60,
                        json=traffic.body(kind, 16, False, model),
                        headers={"Authorization": f"Bearer {key}"})
@@ -177,13 +182,21 @@ def test_graceful_shutdown_drains_streams(stack, gateway, settings, score):
     stack.lab.on_close(drain_server.stop)
     drain_server.start_in_background().wait()
     n, tokens = int(settings["shutdown_streams"]), int(settings["stream_max_tokens"])
-    want = traffic.stream(stack.upstream, "completions", tokens, stack.model).pieces()
+    # the events one stream carries (ignore_eos: exactly `tokens` tokens; batching may
+    # change greedy text in the last bits, never the count)
+    want = len(traffic.stream(stack.upstream, "completions", tokens, stack.model).pieces())
     started = threading.Barrier(n + 1)
     results: list[traffic.Stream | None] = [None] * n
 
+    def first_event() -> None:
+        try:
+            started.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            pass  # reported by the main thread
+
     def one(i: int) -> None:
         results[i] = traffic.stream(drain_server.base_url, "completions", tokens, stack.model,
-                                    stack.keys["shutdown"], on_first_event=started.wait)
+                                    stack.keys["shutdown"], on_first_event=first_event)
 
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
@@ -211,11 +224,11 @@ def test_graceful_shutdown_drains_streams(stack, gateway, settings, score):
     took = time.monotonic() - sent
     score.measure(exit_code=code, exit_after_s=round(took, 2))
     for i, result in enumerate(results):
-        if result is None or not result.done or result.pieces() != want:
-            got = result.text() if result else ""
+        if result is None or not result.done or len(result.pieces()) != want:
+            got = len(result.pieces()) if result else 0
             raise Fail(f"SIGTERM with {n} streams in flight: stream {i + 1} "
-                       f"{'ended without [DONE]' if not (result and result.done) else 'differs'}"
-                       f" after {len(got)} characters ({result.error if result else ''}): "
+                       f"{'ended without [DONE]' if not (result and result.done) else 'was cut'}"
+                       f" after {got} of {want} events ({result.error if result else ''}): "
                        "every in-flight stream must finish before the gateway exits")
     if late is not None:
         raise Fail(f"a new connection after SIGTERM was still served ({late}): stop "
