@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from labgrade import Fail
 from labgrade.runtime.prometheus import AlertTimeline, watch_alert
 from labgrade.runtime.vllm import OpenAIServer
 
@@ -79,6 +80,10 @@ def run(monitoring, server: OpenAIServer, settings: dict) -> AlertRun:
     prom = monitoring.prometheus
     alert = settings["live_alert"]
     model = settings["served_model_name"]
+    loaded = {rule.get("name") for rule in prom.rules()}
+    if alert not in loaded:
+        raise Fail(f"Prometheus loaded your rules.yml but it has no alert {alert!r} "
+                   f"(rules loaded: {sorted(map(str, loaded)) or 'none'})")
     with SteadyLoad(server.base_url, model, 1, settings["healthy_max_tokens"]) as light:
         healthy = watch_alert(prom, alert, until=lambda s: s == "firing",
                               timeout=settings["healthy_phase_s"])

@@ -87,6 +87,8 @@ def test_dashboard_queries_return_data(board, alert_run, monitoring, settings, s
     prom = monitoring.get().prometheus
     model = settings["served_model_name"]
     problems, checked = [], 0
+    if not dashboard.queries(data):
+        raise Fail("dashboard.json has no panel queries (targets[].expr) to evaluate")
     for query, parsed in _parsed(data):
         if isinstance(parsed, str):
             problems.append(f"panel {query.panel!r} {query.ref_id}: does not parse: {parsed}")
