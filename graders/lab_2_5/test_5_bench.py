@@ -165,6 +165,8 @@ def test_fixed_concurrency_vs_server_and_reference(submission, vllm_server, sett
     ttft_mean = (got.get("ttft") or {}).get("mean")
     e2el_mean = (got.get("e2el") or {}).get("mean")
     ratio = (got.get("output_throughput") or 0.0) / ref.output_throughput
+    if isinstance(ttft_mean, (int, float)):  # the client's own overhead at this load
+        score.measure(client_overhead_ttft_s=round(ttft_mean - srv["ttft_mean"], 4))
     score.measure(server=srv, student_ttft_mean_s=ttft_mean, student_e2el_mean_s=e2el_mean,
                   reference_ttft_mean_s=ref.ttft["mean"], throughput_ratio=round(ratio, 3),
                   max_in_flight=_max_in_flight(records))
