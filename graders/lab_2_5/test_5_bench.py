@@ -78,7 +78,8 @@ def _record(start, ttft, itl, tokens, success=True):
             "error": "" if success else "HTTP 500"}
 
 
-# hidden records: a single-token output (no TPOT), a failed request, equal values, uneven gaps
+# hidden records: a single-token output (no TPOT), a failed request, equal values, uneven
+# gaps, one that meets some SLOs but not all
 HIDDEN_RECORDS = [
     _record(0.0, 0.30, [0.02, 0.05, 0.01], 4),
     _record(0.1, 0.25, [], 1),
@@ -86,6 +87,7 @@ HIDDEN_RECORDS = [
     _record(0.2, 0.40, [0.03] * 7, 8),
     _record(0.3, 0.0, [], 0, success=False),
     _record(0.5, 1.20, [0.10, 0.02, 0.02, 0.30, 0.01], 6),
+    _record(0.6, 0.20, [0.20] * 4, 5),  # meets the TTFT SLO, misses TPOT and E2E
 ]
 HIDDEN_CASES = [  # (duration, slo)
     (2.0, None),
