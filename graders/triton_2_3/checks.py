@@ -56,11 +56,12 @@ def onnx_interface(path) -> dict:
     return json.loads(proc.stdout)
 
 
-def read_config(submission, relpath: str) -> dict:
+def read_config(submission, relpath: str) -> tuple[dict, str]:
+    """(the config as a dict, "it still has TODOs. " or "") — a parse error is a Fail."""
     text = submission.require(relpath).read_text(errors="replace")
     todo = "it still has TODOs. " if "TODO" in text else ""
     try:
-        return parse_model_config(text)
+        return parse_model_config(text), todo
     except ValueError as exc:
         raise Fail(f"{relpath}: {todo}{exc}") from None
 

@@ -23,7 +23,7 @@ def test_vllm_backend_repository(submission, score):
     """The repository for Triton's vLLM backend: config.pbtxt with backend "vllm", decoupled,
     max_batch_size 0; model.json a JSON object of engine arguments that the installed
     vLLM's AsyncEngineArgs accepts, "model" included."""
-    config = read_config(submission, VLLM_CONFIG)
+    config, todo = read_config(submission, VLLM_CONFIG)
     problems = []
     if config.get("backend") != "vllm":
         problems.append(f"backend is {config.get('backend')!r}; expected \"vllm\"")
@@ -50,7 +50,7 @@ def test_vllm_backend_repository(submission, score):
     if not args.get("model"):
         problems.append(f"{VLLM_ARGS} has no \"model\"")
     if problems:
-        raise Fail("; ".join(problems))
+        raise Fail(f"{VLLM_CONFIG}: {todo}" + "; ".join(problems))
 
 
 @pytest.mark.points(10)
