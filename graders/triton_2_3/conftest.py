@@ -1,7 +1,8 @@
 """Fixtures of the triton_2_3 graders: one embedded tritonserver per grading run serving
 the student's repository (labgrade.kit.triton), the student's ONNX export made beforehand
 (staging.py), and, for the LLM items only, the grader's vLLM OpenAI server on the tiny model
-that llm_stream streams from (started first: it takes the longest)."""
+that llm_stream streams from. That server starts only once llm_stream has loaded (a starter
+or a broken llm_stream costs no engine start-up) and comes up while the other items run."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ BACKENDS = ["pytorch_model", "onnx_model"]
 
 @pytest.fixture(scope="package")
 def llm_server(lab, settings) -> OpenAIServer:
-    """The grader's vLLM OpenAI server (greedy reference and llm_stream's upstream)."""
+    """The grader's vLLM OpenAI server (greedy reference and llm_stream's upstream); the
+    deployment starts it."""
     port = free_port()
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", resolve_model(settings["llm_model"]),
@@ -38,7 +40,6 @@ def llm_server(lab, settings) -> OpenAIServer:
     server = OpenAIServer(argv, port=port, log_path=lab.run_dir / "vllm-server.log",
                           startup_timeout=settings["llm_start_timeout"])
     lab.on_close(server.stop)
-    server.start_in_background()
     return server
 
 
@@ -62,7 +63,10 @@ def deployment(request, lab, submission, settings) -> TritonDeployment:
                                     ("router", "backends"), ("llm_stream", "llm_server"))
                if needed(request, fixture)]
     ours = ["onnx_check"] if needed(request, "export") else []
-    return triton.start(student=list(dict.fromkeys(student)), ours=ours)
+    triton.start(student=list(dict.fromkeys(student)), ours=ours)
+    if upstream is not None and triton.load_seconds("llm_stream") is not None:
+        upstream.start_in_background()
+    return triton
 
 
 @pytest.fixture(scope="package")
