@@ -3,7 +3,7 @@ perf_analyzer): the solution gets full marks, the starter 0, each known-wrong su
 loses the item it targets while a neighbouring item still passes. Every grading must leave
 no process and no /dev/shm segment behind (conftest.run_grade checks).
 
-Time: the starter and the overlays are graded three at a time (each is mostly waiting on its
+Time: the starter and the overlays are graded two at a time (tests/grading_slots.py allows two) (each is mostly waiting on its
 servers) after the solution, so the module stays within its 4-minute budget on 2 cores."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def solution(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def others(solution, tmp_path_factory) -> dict[str, dict]:
-    """The starter and every known-wrong submission (on its two items), three gradings at a
+    """The starter and every known-wrong submission (on its two items), two gradings at a
     time once the solution's is done (its comparison item measures speed: it runs alone);
     those that start a vLLM server first."""
     def one(name: str) -> tuple[str, dict]:
@@ -78,7 +78,7 @@ def others(solution, tmp_path_factory) -> dict[str, dict]:
 
     llm = [n for n, (lose, keep, _) in KNOWN_WRONG.items() if {lose, keep} & LLM_ITEMS]
     order = llm + ["starter"] + [n for n in KNOWN_WRONG if n not in llm]
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(2) as pool:
         return dict(pool.map(one, order))
 
 
