@@ -3,8 +3,9 @@ perf_analyzer): the solution gets full marks, the starter 0, each known-wrong su
 loses the item it targets while a neighbouring item still passes. Every grading must leave
 no process and no /dev/shm segment behind (conftest.run_grade checks).
 
-Time: the starter and the overlays are graded two at a time (tests/grading_slots.py allows two) (each is mostly waiting on its
-servers) after the solution, so the module stays within its 4-minute budget on 2 cores."""
+Time: the starter and the overlays are graded two at a time after the solution (each is
+mostly waiting on its servers; tests/grading_slots.py allows two), to stay near the 4-minute
+budget on 2 cores."""
 
 from __future__ import annotations
 
