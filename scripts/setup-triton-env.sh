@@ -22,6 +22,15 @@ set -euo pipefail
 PYTRITON_PIN="nvidia-pytriton==0.7.0"
 NUMPY_PIN="numpy==1.26.4"        # last numpy 1.x; the Python backend stub needs numpy<2
 TORCH_PIN="torch==2.13.0"        # must resolve to the +cpu build (checked below)
+# triton_2_3: ONNX Runtime inside Python-backend models and the students' torch.onnx export
+# (both keep numpy 1.26); perf_analyzer, whose binary ships in the tritonclient 2.51 wheel
+# (bin/perf_analyzer) and links libcudart.so.12 even on a CPU machine (no GPU is used;
+# Debian's libb64-0d is its other library, scripts/setup-system.sh).
+ONNX_PINS=("onnxruntime==1.31.1" "onnx==1.23.2")
+# tritonclient 2.51's grpc extra wants protobuf<5 and onnx 1.23 protobuf>=6.31: pytriton's
+# own client comes from the first install, the 2.51 wheel (for its binary) with --no-deps.
+CUDART_PIN="nvidia-cuda-runtime-cu12==12.9.79"
+PERF_PIN="tritonclient==2.51.0"
 CPU_INDEX_HINT="--extra-index-url https://download.pytorch.org/whl/cpu"
 
 script_path=$(readlink -f "${BASH_SOURCE[0]}")
@@ -62,7 +71,8 @@ fi
 if [[ "${LABGRADE_TRITON_FORCE:-0}" != 1 && -f "$stamp" && "$(cat "$stamp")" == "$key" \
       && -x "$venv/bin/python" ]] \
    && "$venv/bin/python" -c 'import importlib.util as u, sys
-sys.exit(any(u.find_spec(m) is None for m in ("pytriton", "numpy", "torch")))' 2>/dev/null; then
+sys.exit(any(u.find_spec(m) is None for m in ("pytriton", "numpy", "torch", "onnxruntime", "onnx")))' 2>/dev/null \
+   && [[ -x "$venv/bin/perf_analyzer" ]]; then
     say "up to date: $venv"
     exit 0
 fi
@@ -86,11 +96,12 @@ if [[ -n "${LABGRADE_TRITON_PIP_ARGS:-}" ]]; then
     pip_args+=(${LABGRADE_TRITON_PIP_ARGS})
 fi
 
-say "installing $PYTRITON_PIN $NUMPY_PIN $TORCH_PIN"
+say "installing $PYTRITON_PIN $NUMPY_PIN $TORCH_PIN ${ONNX_PINS[*]} $CUDART_PIN, then $PERF_PIN"
 say "(torch must be the CPU build; if pip cannot find it here, rerun with"
 say " LABGRADE_TRITON_PIP_ARGS=\"$CPU_INDEX_HINT\")"
 if ! "$venv/bin/python" -m pip install "${pip_args[@]}" \
-        "$PYTRITON_PIN" "$NUMPY_PIN" "$TORCH_PIN"; then
+        "$PYTRITON_PIN" "$NUMPY_PIN" "$TORCH_PIN" "${ONNX_PINS[@]}" "$CUDART_PIN" \
+   || ! "$venv/bin/python" -m pip install "${pip_args[@]}" --no-deps "$PERF_PIN"; then
     die "pip install failed (see pip's output above)" \
         "the CPU torch wheel comes from PyTorch's index on ordinary machines:" \
         "  LABGRADE_TRITON_PIP_ARGS=\"$CPU_INDEX_HINT\" $0"
@@ -117,6 +128,7 @@ if not torch.__version__.endswith("+cpu"):
 cuda_dists = sorted(
     d.metadata["Name"] for d in md.distributions()
     if (d.metadata["Name"] or "").lower().startswith(("nvidia-cu", "nvidia-nccl", "nvidia-nv"))
+    and (d.metadata["Name"] or "").lower() != "nvidia-cuda-runtime-cu12"  # perf_analyzer's
 )
 if cuda_dists:
     problems.append("CUDA packages were installed: " + ", ".join(cuda_dists))
@@ -131,10 +143,19 @@ for rel in ("bin/tritonserver",
     if not (root / rel).is_file():
         problems.append(f"pytriton wheel lacks {rel} (looked in {root})")
 
+import onnx
+import onnxruntime
+venv = pathlib.Path(sys.prefix)
+if not (venv / "bin" / "perf_analyzer").is_file():
+    problems.append("bin/perf_analyzer is missing (it ships in the tritonclient 2.51 wheel)")
+if not list(venv.glob("lib/python*/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12*")):
+    problems.append("libcudart.so.12 (nvidia-cuda-runtime-cu12) is missing: perf_analyzer needs it")
+
 if problems:
     print("\n".join(problems))
     sys.exit(1)
-print(f"numpy {numpy.__version__}, torch {torch.__version__}, tritonserver at {root / 'bin'}")
+print(f"numpy {numpy.__version__}, torch {torch.__version__}, onnxruntime "
+      f"{onnxruntime.__version__}, onnx {onnx.__version__}, tritonserver at {root / 'bin'}")
 PY
 ); then
     die "the environment is not usable:" "$check_output" \
