@@ -248,7 +248,8 @@ class Respawning:
         return self._worker
 
     def close(self) -> None:
-        self._worker.close()
+        if self._worker is not None:  # never started: a lab whose items need no worker
+            self._worker.close()
 
 
 class Submission:
