@@ -39,6 +39,10 @@ KNOWN_WRONG = {
                                     "test_warmup_before_ready", ["TOTAL is"]),
     "wrong_sequence_ignores_restart": ("sequence or restricted", "test_sequence_state",
                                        "test_restricted_endpoints", ["(START)"]),
+    "wrong_rate_limit_equal_priority": ("rate_limiter or sequence", "test_rate_limiter_priorities",
+                                        "test_sequence_state", ["p95 latency while bulk"]),
+    "wrong_rate_limit_too_greedy": ("rate_limiter or sequence", "test_rate_limiter_priorities",
+                                    "test_sequence_state", ["Triton could not load model 'bulk'"]),
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 class Burst:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)  # with closed_loop(output=...)
     span: float = 0.0
 
     @property
@@ -28,7 +29,7 @@ class Burst:
 
 def closed_loop(client, model: str, make_inputs: Callable[[int], list], requests: int,
                 concurrency: int, *, timeout: float = 60.0,
-                headers: Mapping[str, str] | None = None) -> Burst:
+                headers: Mapping[str, str] | None = None, output: str | None = None) -> Burst:
     burst = Burst()
     slots = threading.Semaphore(concurrency)
     done = threading.Event()
@@ -42,6 +43,8 @@ def closed_loop(client, model: str, make_inputs: Callable[[int], list], requests
                 burst.errors.append(str(error))
             else:
                 burst.latencies.append(elapsed)
+                if output is not None:
+                    burst.outputs.append(result.as_numpy(output))
             remaining[0] -= 1
             if remaining[0] == 0:
                 done.set()

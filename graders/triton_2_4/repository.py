@@ -11,7 +11,7 @@ from pathlib import Path
 # graders/ is on sys.path (pytest imports grader packages from there)
 from triton_2_1.grader_models import WEIGHTS_NPZ
 
-GIVEN = ("mlp", "scorer", "sampler", "embedder")  # model.py files the lab ships complete
+GIVEN = ("mlp", "scorer", "sampler", "embedder", "urgent", "bulk")  # model.py files the lab ships complete
 BASELINE = "scorer_unbatched"
 
 

@@ -71,7 +71,7 @@ def batching(batching_models, settings) -> Once[Measurement]:
     return Once(lambda: Measurement(batching_models, settings))
 
 
-@pytest.mark.points(20)
+@pytest.mark.points(15)
 @pytest.mark.budget(120)
 def test_batching_throughput(batching, settings, score):
     m = batching.get()

@@ -44,7 +44,7 @@ def _grpc_index(server, headers: dict | None) -> str | None:
         client.close()
 
 
-@pytest.mark.points(12)
+@pytest.mark.points(10)
 def test_restricted_endpoints(triton, server_flags, score):
     flags = server_flags.require()
     server = triton.require_model("mlp")

@@ -24,7 +24,7 @@ def _script(rng: np.random.Generator, sequences: int) -> list[tuple[int, int, bo
     return steps
 
 
-@pytest.mark.points(13)
+@pytest.mark.points(10)
 def test_sequence_state(sequences_models, settings, score):
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
