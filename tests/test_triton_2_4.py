@@ -65,7 +65,9 @@ def test_flags_parser_reads_restrictions_and_refuses_other_flags():
     assert parsed.http.apis == {"model-repository"} and parsed.http.header == "admin-key"
     assert parsed.api_headers == {"admin-key": "lab24-s3cret"}
     assert parsed.grpc_headers() == {"triton-grpc-protocol-admin-key": "lab24-s3cret"}
-    assert parsed.has("--cache-config") and not parsed.has("--rate-limit")
+    assert parsed.has("--cache-config") and parsed.has("--rate-limit")
+    only_resource = flags.parse_flags("--rate-limit-resource=accel:1\n")
+    assert not only_resource.has("--rate-limit")  # a flag that is a prefix of another
     bad = flags.parse_flags("# c\n--http-port=1\n--model-control-mode=none\n"
                             "--http-restricted-api=model-repository\n--cache-config\n")
     assert len(bad.problems) == 4 and bad.args == []
