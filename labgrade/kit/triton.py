@@ -78,15 +78,20 @@ class TritonDeployment:
     def __init__(self, repository: Path, settings: Mapping[str, Any], log_dir: Path, *,
                  python_env: Path | None = None, problem: str | None = None,
                  setup_config: Callable[[str], dict] | None = None,
-                 max_starts: int = 5) -> None:
+                 max_starts: int = 5, server_args: Iterable[str] = (),
+                 api_headers: Mapping[str, str] | None = None) -> None:
         """`problem`: why the student's repository cannot be served (Fail for `require()`).
-        `setup_config(model)`: the configuration `deploy` loads `model` with."""
+        `setup_config(model)`: the configuration `deploy` loads `model` with.
+        `server_args`: more tritonserver flags (e.g. the student's, checked by the lab);
+        `api_headers`: sent with the grader's API calls (a restricted API's key)."""
         self.repository = repository
         self.settings = settings
         self.log_dir = log_dir
         self.python_env = python_env
         self.setup_config = setup_config
         self.max_starts = max_starts
+        self.server_args = list(server_args)
+        self.api_headers = dict(api_headers or {})
         self.submitted: Deferred[Path] = Deferred("your model repository")
         if problem:
             self.submitted.fail(problem)
@@ -141,7 +146,9 @@ class TritonDeployment:
                 self.repository, log_dir=self.log_dir, python_env=self.python_env,
                 startup_timeout=self.settings["server_start_timeout"],
                 auto_complete_config=self.settings["auto_complete_config"],
-                allow_gpu_metrics=self.settings.get("allow_gpu_metrics", False))
+                allow_gpu_metrics=self.settings.get("allow_gpu_metrics", False),
+                extra_args=self.server_args)
+            self.server.api_headers = self.api_headers
             self.server.start()
             self._watch = CrashWatch(self.server)
         except TritonNotInstalled as exc:

@@ -30,6 +30,9 @@ class TritonAPI:
 
     request_timeout: float = 30.0
     model_repository: Path | None = None
+    # sent with every API call: e.g. the key of a server launched with
+    # --http-restricted-api=model-repository:<header>=<key>
+    api_headers: Mapping[str, str] = {}
 
     # -- to provide ---------------------------------------------------------------------
     @property
@@ -66,9 +69,11 @@ class TritonAPI:
               timeout: float | None = None) -> tuple[int, Any]:
         """One API call: (status, decoded JSON or None). Raises only if nothing answered."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.http_url + path, data=data, method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {})
+        headers = dict(self.api_headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.http_url + path, data=data, method=method,
+                                         headers=headers)
         try:
             with LOOPBACK.open(request, timeout=timeout or self.request_timeout) as resp:
                 status, raw = resp.status, resp.read()
