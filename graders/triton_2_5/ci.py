@@ -17,7 +17,8 @@ def schema_problems(path: Path) -> list[str]:
                 "--output-format", "text", path], cwd=path.parent, env=safe_tool_env())
     if proc.returncode == 0:
         return []
-    lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    text = (proc.stdout + proc.stderr).replace(str(path), path.name)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return [ln for ln in lines if not ln.startswith("Schema validation errors")] or lines
 
 
