@@ -123,12 +123,13 @@ class AlertWatcher:
 @dataclass
 class Traffic:
     """`clients` threads sending to `model`; `bad_every` > 0 makes every n-th request of a
-    client invalid for the flaky model (a negative first value)."""
+    client invalid for the flaky model (a negative first value), which then fails."""
 
     server: object
     model: str
     clients: int
     bad_every: int = 0
+    pause: float = 0.0   # between a client's requests (a fast model would starve the scrape)
     sent: int = 0
     failed: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -168,5 +169,7 @@ class Traffic:
                 with self._lock:
                     self.sent += 1
                     self.failed += not ok
+                if self.pause:
+                    self._stop.wait(self.pause)
         finally:
             client.close()

@@ -151,7 +151,7 @@ def _run_phases(server, watch: AlertWatcher, checks: dict[str, str], score) -> N
              if c[1] in ("TritonFailureRatioHigh", "TritonModelNotReady")]
     checks["slow model: no failure or not-ready alert"] = \
         f"went active without failures: {_alarms(wrong)}" if wrong else ""
-    with Traffic(server, FLAKY, clients=2, bad_every=2) as flaky:
+    with Traffic(server, FLAKY, clients=2, bad_every=2, pause=0.01) as flaky:
         failing = watch.wait_firing("TritonFailureRatioHigh", FLAKY, 25)
     checks["flaky model: TritonFailureRatioHigh fires"] = "" if failing is not None else \
         f"did not fire within 25 s while {flaky.failed} of {flaky.sent} requests failed"
