@@ -15,12 +15,15 @@ setup:
 grade: setup
 	$(VENV)/bin/python -m pytest labs/$(LAB) --grade --profile $(PROFILE) $(if $(MODE),--$(MODE))
 
+# two workers: most gradings are single-threaded start-ups; timing gradings run alone
+# (tests/grading_slots.py)
+TEST_ARGS = -p no:cacheprovider -n 2 --dist loadfile --durations=20
 test: setup browser
-	$(VENV)/bin/python -m pytest tests -p no:cacheprovider
+	$(VENV)/bin/python -m pytest tests $(TEST_ARGS)
 
 # slow tests are marked at collection (tests/conftest.py); a grading started here fails
 test-fast: setup
-	LABGRADE_FAST_LANE=1 $(VENV)/bin/python -m pytest tests -p no:cacheprovider -m "not slow"
+	LABGRADE_FAST_LANE=1 $(VENV)/bin/python -m pytest tests $(TEST_ARGS) -m "not slow"
 
 bench: setup
 	$(VENV)/bin/python benchmarks/grade_walltime.py --lab $(LAB)

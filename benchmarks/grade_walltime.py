@@ -2,6 +2,7 @@
 and framework overhead.
 
     .venv/bin/python benchmarks/grade_walltime.py --lab lab_2_1 [--runs 3] [--cold]
+    .venv/bin/python benchmarks/grade_walltime.py --lab lab_2_4 --runs 1 --target-wall 90
 
 Each run is a fresh `pytest labs/<lab> --grade --solution` process, timed from outside.
 It also prints each run's score and the benchmark item's measured ratio and its spread, so
@@ -66,6 +67,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true",
                         help="empty the reference-output cache before each run")
+    parser.add_argument("--target-wall", type=float, default=None,
+                        help="exit 1 when the median wall time exceeds this many seconds "
+                             "(lab_2_4: 90)")
     args = parser.parse_args()
     runs = [one_run(args.lab, args.cold) for _ in range(args.runs)]
     keys = ["wall", "setup", "call", "teardown", "overhead", "student_engine",
@@ -81,6 +85,9 @@ def main() -> None:
     overhead = statistics.median(r["overhead"] / r["wall"] for r in runs)
     print(f"framework overhead: {overhead:.1%} of wall time; scores: "
           + ", ".join(r["score"] for r in runs))
+    wall = statistics.median(r["wall"] for r in runs)
+    if args.target_wall is not None and wall > args.target_wall:
+        sys.exit(f"median wall time {wall:.1f} s exceeds the target {args.target_wall:g} s")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ class LabContext:
         self.gpu_ledger = gpu.MemoryLedger(baseline) if baseline else None
         gpu.activate(self.gpu_ledger)
         self.cache: dict[str, object] = {}  # expensive per-lab objects (engines, servers)
+        self.environment: dict[str, object] = {}  # graders' facts for grade.json (tool versions)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)

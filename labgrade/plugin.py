@@ -436,7 +436,12 @@ class GradingSession:
                                       "pytest": pytest.__version__,
                                       "models": self.models,
                                       "phase_seconds": self.phase_seconds.get(lab_id, {}),
-                                      **self._gpu_memory(lab_id)})
+                                      **self._gpu_memory(lab_id),
+                                      **self._lab_environment(lab_id)})
+
+    def _lab_environment(self, lab_id: str) -> dict:
+        """What the lab's graders recorded in `lab.environment` (e.g. tool versions)."""
+        return dict(getattr(self.contexts.get(lab_id), "environment", None) or {})
 
     def _gpu_memory(self, lab_id: str) -> dict:
         """GPU memory around the lab's processes (only on a host with an NVIDIA GPU)."""

@@ -248,7 +248,8 @@ class Respawning:
         return self._worker
 
     def close(self) -> None:
-        self._worker.close()
+        if self._worker is not None:  # a lab that never called student code has none
+            self._worker.close()
 
 
 class Submission:

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from grading_slots import Slot, slots_dir, wants_machine_alone
 from labgrade.overlay import find_overlay, materialise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,11 +41,20 @@ FAST_LANE = "LABGRADE_FAST_LANE"       # set by `make test-fast`: no grading may
 FAST_MODULES = {"test_bench", "test_export_limits", "test_gpu_memory", "test_html_report",
                 "test_kit", "test_labs", "test_lint", "test_monitoring", "test_notebook", "test_overlay", "test_process",
                 "test_prom", "test_release", "test_scoring", "test_soak", "test_deploy",
-                "test_triton_2_5_checks",
+                "test_deploy_lab_2_4", "test_triton_2_5_checks",
                 "test_triton_runtime", "test_worker"}
 SLOW_FIXTURES = {"grade_lab", "graded", "local_run", "bundle"}
 SLOW_TESTS = {"test_release.py::test_classroom_result_reaches_the_reporter",
               "test_release.py::test_release_all_one_failing_lab_keeps_the_others_points"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    slots_dir()  # before xdist starts its workers, so that they all share one
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        shutil.rmtree(slots_dir(), ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -67,6 +77,7 @@ class Grading:
     markers: tuple[str, ...]  # folders of this run: in a leftover's command line or cwd
     stdout: Path
     stderr: Path
+    slot: Slot  # this run's share of the machine (grading_slots), released by finish()
 
     @property
     def grade_path(self) -> Path:
@@ -88,6 +99,18 @@ class Grading:
         """Wait for the run (SIGTERM, an orderly stop, once it outlives `timeout`), prove it
         left nothing behind, and return grade.json and the run's output."""
         try:
+            self._wait(timeout)
+        finally:
+            self.slot.release()
+        if check_left:
+            assert_nothing_left(self)
+        assert self.grade_path.exists(), f"no grade.json\n{self._tail()}"
+        out, err = (p.read_text(errors="replace") for p in (self.stdout, self.stderr))
+        completed = subprocess.CompletedProcess(self.cmd, self.proc.returncode, out, err)
+        return json.loads(self.grade_path.read_text()), completed
+
+    def _wait(self, timeout: float) -> None:
+        try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.terminate()  # the plugin turns SIGTERM into an orderly stop
@@ -98,12 +121,6 @@ class Grading:
                 self.proc.wait()
             raise AssertionError(f"grading still running after {timeout:g} s, stopped with "
                                  f"SIGTERM: {' '.join(self.cmd)}\n{self._tail()}") from None
-        if check_left:
-            assert_nothing_left(self)
-        assert self.grade_path.exists(), f"no grade.json\n{self._tail()}"
-        out, err = (p.read_text(errors="replace") for p in (self.stdout, self.stderr))
-        completed = subprocess.CompletedProcess(self.cmd, self.proc.returncode, out, err)
-        return json.loads(self.grade_path.read_text()), completed
 
     def _tail(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:]
@@ -111,12 +128,15 @@ class Grading:
 
 
 def start_grading(lab: str, *extra: str, report_dir: Path, course: Path = ROOT,
-                  cwd: Path | None = None, env: dict | None = None) -> Grading:
+                  cwd: Path | None = None, env: dict | None = None,
+                  alone: bool | None = None) -> Grading:
     """Start `pytest labs/<lab> --grade --report-dir <report_dir> <extra>` in the course at
     `course` (cwd: the course root unless given), with SIGINT at its default even when this
     suite runs with SIGINT ignored (a background job). A `--submission` that names a
     known-wrong fixture (fixtures/<id>/wrong_*: only the files it changes) is graded as the
-    solution with that overlay on top, materialised beside the report folder."""
+    solution with that overlay on top, materialised beside the report folder.
+    `alone`: the run needs the machine to itself (its timing items are scored; default: a
+    whole --solution grading); otherwise it may share it with one other (grading_slots)."""
     if os.environ.get(FAST_LANE):
         pytest.fail("this test starts a grading: mark it @pytest.mark.slow (make test-fast "
                     "runs no gradings)")
@@ -127,25 +147,31 @@ def start_grading(lab: str, *extra: str, report_dir: Path, course: Path = ROOT,
     cmd = [sys.executable, "-m", "pytest", f"labs/{lab}", "--grade", "--report-dir",
            str(report_dir), "-p", "no:cacheprovider", *args]
     tag = uuid.uuid4().hex
+    slot = Slot(exclusive=wants_machine_alone(extra) if alone is None else alone)
     stdout, stderr = (report_dir.parent / f"{report_dir.name}-{s}.txt" for s in ("stdout",
                                                                                  "stderr"))
-    with open(stdout, "w") as out, open(stderr, "w") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err,
-                                env={**os.environ, **(env or {}), GRADING_TAG: tag},
-                                preexec_fn=_default_sigint)
+    try:
+        with open(stdout, "w") as out, open(stderr, "w") as err:
+            proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err,
+                                    env={**os.environ, **(env or {}), GRADING_TAG: tag},
+                                    preexec_fn=_default_sigint)
+    except BaseException:
+        slot.release()
+        raise
     return Grading(lab, cmd, proc, report_dir, tag,
-                   tuple(str(p) for p in (report_dir, *materialised)), stdout, stderr)
+                   tuple(str(p) for p in (report_dir, *materialised)), stdout, stderr, slot)
 
 
 def run_grade(lab: str, *extra: str, report_dir: Path, timeout: float = 900,
               env: dict | None = None, course: Path = ROOT, cwd: Path | None = None,
-              check_left: bool = True) -> tuple[dict, subprocess.CompletedProcess]:
+              check_left: bool = True,
+              alone: bool | None = None) -> tuple[dict, subprocess.CompletedProcess]:
     """A whole grading (see start_grading): grade.json and the run (stdout and stderr),
     after proof that it left nothing behind (check_left). One retry when an edit of
     labgrade/ during the run voided it (a shared checkout)."""
     for attempt in range(2):
         grading = start_grading(lab, *extra, report_dir=report_dir, course=course, cwd=cwd,
-                                env=env)
+                                env=env, alone=alone)
         grade, proc = grading.finish(timeout, check_left=check_left)
         if attempt == 0 and grade["items"] and \
                 all(MODIFIED in i["message"] for i in grade["items"]):

@@ -33,7 +33,8 @@ class HealthyRun:
     seconds_to_healthy: float
 
 
-def build_and_wait_healthy(context: Path, *, tag: str, timeout_s: float = 900.0,
+def build_and_wait_healthy(context: Path, *, tag: str, target: str | None = None,
+                           timeout_s: float = 900.0,
                            run_kwargs: dict | None = None) -> HealthyRun:
     """Build `context`, run the image, wait for HEALTHCHECK = healthy, remove everything.
     RuntimeError with the build log or the container's last log lines otherwise."""
@@ -42,7 +43,8 @@ def build_and_wait_healthy(context: Path, *, tag: str, timeout_s: float = 900.0,
     client = docker.from_env()
     try:
         try:
-            image, _ = client.images.build(path=str(context), tag=tag, rm=True)
+            image, _ = client.images.build(path=str(context), tag=tag, target=target,
+                                             rm=True)
         except docker.errors.BuildError as exc:
             log = "".join(str(chunk.get("stream", "")) for chunk in exc.build_log)
             raise RuntimeError(f"docker build failed: {exc.msg}\n{log[-3000:]}") from None

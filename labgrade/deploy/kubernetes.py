@@ -112,6 +112,9 @@ def load_manifests(folder: Path) -> list[Manifest]:
     manifests: list[Manifest] = []
     for path in files:
         manifests += parse_yaml_stream(path.read_text(), str(path.relative_to(folder.parent)))
+    if not manifests:
+        raise ArtefactError(f"{folder.name}/ defines no objects (its files hold only "
+                            "comments or empty documents)")
     return manifests
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -52,6 +53,11 @@ def _watch_lifespan(app, status_file: Path | None):
             kind = message.get("type")
             if kind == "lifespan.startup.complete":
                 _write_status(status_file, phase="serving", ok=True)
+            elif kind == "lifespan.shutdown.complete":
+                _write_status(status_file, phase="stopped", ok=True)
+            elif kind == "lifespan.shutdown.failed":
+                _write_status(status_file, phase="shutdown", ok=False,
+                              error=str(message.get("message") or "shutdown failed")[-2000:])
             elif kind == "lifespan.startup.failed":
                 text = str(message.get("message") or "")
                 lines = [line for line in text.strip().splitlines() if line.strip()]
@@ -75,6 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--status-file", type=Path, default=None)
+    parser.add_argument("--graceful-timeout", type=float, default=3.0,
+                        help="seconds uvicorn lets in-flight requests finish after SIGTERM")
+    parser.add_argument("--exit-status-from-shutdown", action="store_true",
+                        help="after SIGTERM exit 0 when the app's lifespan shutdown completed, "
+                             "4 otherwise (instead of dying by the re-raised SIGTERM)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     sys.path.append(str(root))  # the student's helper modules; never first
@@ -105,10 +116,17 @@ def main(argv: list[str] | None = None) -> None:
     app = _watch_lifespan(app, args.status_file)
     # lifespan "on": the app's start-up (building the engine) must finish before uvicorn
     # accepts connections, so "answers HTTP" means "ready".
+    if args.exit_status_from_shutdown:
+        # uvicorn re-raises the SIGTERM it handled once it has drained; absorb it here so
+        # the exit status says whether the app itself shut down cleanly
+        signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(app, host=args.host, port=args.port, lifespan="on", log_level="info",
-                timeout_graceful_shutdown=3, access_log=False)
+                timeout_graceful_shutdown=args.graceful_timeout, access_log=False)
+    sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)  # engines leave non-daemon threads behind
+    stopped = json.loads(args.status_file.read_text()) if args.status_file else {}
+    clean = not args.exit_status_from_shutdown or stopped.get("phase") == "stopped"
+    os._exit(0 if clean else 4)  # engines leave non-daemon threads behind
 
 
 if __name__ == "__main__":

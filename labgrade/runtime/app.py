@@ -52,7 +52,7 @@ class AppServer:
     def __init__(self, submission_dir: Path, *, model: str, profile: Mapping, port: int,
                  log_path: Path, module: str = "app", factory: str = "create_app",
                  startup_timeout: float = 240.0, env: Mapping[str, str] | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", host_args: tuple[str, ...] = ()) -> None:
         self.port = port
         self.base_url = f"http://{host}:{port}"
         self.module = module
@@ -63,7 +63,7 @@ class AppServer:
         argv = [sys.executable, "-I", "-m", HOST_MODULE, str(Path(submission_dir).resolve()),
                 "--module", module, "--factory", factory, "--model", model,
                 "--profile", json.dumps(dict(profile)), "--host", host, "--port", str(port),
-                "--status-file", str(self.status_path)]
+                "--status-file", str(self.status_path), *host_args]
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         self.process = ManagedProcess(argv, name="your app", log_path=log_path,
                                       env=safe_environ({"PATH": path, **(env or {})}),
