@@ -31,9 +31,9 @@ class TritonPythonModel:
             x = pb_utils.get_input_tensor_by_name(request, "X").as_numpy()
             time.sleep({sleep})
             if {flaky} and x.reshape(-1)[0] < 0:
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError("negative input rejected")))
-                continue
+                # raised, not an error response: the backend then reports the request as
+                # failed (nv_inference_request_failure)
+                raise pb_utils.TritonModelException("negative input rejected")
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("Y", x * 2)]))
         return responses
 '''
