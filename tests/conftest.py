@@ -39,7 +39,7 @@ FAST_LANE = "LABGRADE_FAST_LANE"       # set by `make test-fast`: no grading may
 # until someone checks it starts none); in a listed module, mark such a test
 # `@pytest.mark.slow`, use a fixture named in SLOW_FIXTURES, or name it in SLOW_TESTS.
 FAST_MODULES = {"test_bench", "test_export_limits", "test_gpu_memory", "test_html_report",
-                "test_kit", "test_labs", "test_lint", "test_notebook", "test_overlay", "test_process",
+                "test_isolation_unit", "test_kit", "test_labs", "test_lint", "test_notebook", "test_overlay", "test_process",
                 "test_prom", "test_release", "test_scoring", "test_soak",
                 "test_triton_runtime", "test_worker"}
 SLOW_FIXTURES = {"grade_lab", "graded", "local_run", "bundle"}

@@ -86,6 +86,9 @@ def _exec_child(spec: dict, argv: list[str], dispositions: dict) -> None:
     """In the forked child: limits, identity, then ARGV (never returns)."""
     try:
         for name, value in spec.get("rlimits", {}).items():
+            _, hard = resource.getrlimit(RLIMITS[name])
+            if hard != resource.RLIM_INFINITY:  # raising it needs CAP_SYS_RESOURCE
+                value = min(value, hard)
             resource.setrlimit(RLIMITS[name], (value, value))
         for directory in spec.get("make_dirs", []):
             os.makedirs(directory, exist_ok=True)
