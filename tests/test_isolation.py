@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (COURSE, assert_nothing_left, items_by_name, run_grade,
+from conftest import (COURSE, ROOT, assert_nothing_left, items_by_name, run_grade,
                       start_grading)
 
 ATTACKS = COURSE / "fixtures" / "lab_9_9"
@@ -180,3 +180,19 @@ def test_bwrap_level_as_an_unprivileged_user(attack):
         assert "HIDDEN_PAIRS" not in add_message(data) and "DENIED" in add_message(data)
     else:
         assert data["score"] == SOLUTION_SCORE, proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize("level", ["none", "auto"])
+def test_issue_19_attack_on_lab_2_1(tmp_path, level):
+    """The issue's own attack: the lab_2_1 solution whose generate_batch() returns the
+    graders' source and the grading process's environment (read through /proc)."""
+    attack = ROOT / "fixtures" / "lab_2_1" / "attack_read_graders"
+    data, _ = run_grade("lab_2_1", "--submission", str(attack), "--profile", "cpu",
+                        "--isolation", level, "-k", "one_output_per_prompt",
+                        report_dir=tmp_path / "reports", timeout=600,
+                        env={"DEPLOY_TOKEN": "TOKEN-SECRET-42"})
+    message = items_by_name(data)["test_one_output_per_prompt_in_order"]["message"]
+    if level == "none":
+        assert "LEAK graders" in message and "TOKEN-SECRET-42" in message, message
+    else:
+        assert "LEAK" not in message and "TOKEN-SECRET-42" not in message, message
