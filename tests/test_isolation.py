@@ -145,6 +145,7 @@ def test_services_die_with_a_killed_grader(tmp_path):
     time.sleep(2)  # inside slow(): worker, its daemons and the helper service all running
     grading.proc.kill()
     grading.proc.wait()
+    grading.slot.release()
 
     assert_nothing_left(grading)
 
