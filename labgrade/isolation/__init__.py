@@ -206,6 +206,8 @@ def _try(level: str, hidden, readable) -> tuple[Isolation | None, str]:
             uid, gid = sandbox_user()
         except OSError as exc:
             return None, str(exc)
+        from labgrade.runtime.tinymodels import cache_root
+        _open_to_all(cache_root().resolve() / "models")
         iso = Isolation("user", f"student code runs as {SANDBOX_USER} (uid {uid}) in a "
                         "private mount namespace", hidden, readable, uid, gid,
                         default_limits("user"))
@@ -216,6 +218,18 @@ def _try(level: str, hidden, readable) -> tuple[Isolation | None, str]:
                         "PID namespace", hidden, readable, limits=default_limits("bwrap"))
     problem = _probe(iso)
     return (iso, "") if problem is None else (None, problem)
+
+
+def _open_to_all(root: Path) -> None:
+    """The tiny models are no secret, but their folders may have been made 0700 (mkdtemp
+    then rename): readable by the sandbox's user, as the interpreters are."""
+    if not root.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, os.stat(dirpath).st_mode | 0o555)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            os.chmod(path, os.stat(path).st_mode | 0o444)
 
 
 def sandbox_user() -> tuple[int, int]:
