@@ -207,7 +207,8 @@ def _try(level: str, hidden, readable) -> tuple[Isolation | None, str]:
         except OSError as exc:
             return None, str(exc)
         from labgrade.runtime.tinymodels import cache_root
-        _open_to_all(cache_root().resolve() / "models")
+        for shown in ("models", "triton"):  # tiny models, the Triton backend folder
+            _open_to_all(cache_root().resolve() / shown)
         iso = Isolation("user", f"student code runs as {SANDBOX_USER} (uid {uid}) in a "
                         "private mount namespace", hidden, readable, uid, gid,
                         default_limits("user"))
