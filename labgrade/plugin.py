@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import labgrade
-from labgrade import integrity, labs, markers, profiles
+from labgrade import integrity, isolation, labs, markers, profiles
 from labgrade.reports import classroom, console, write_all
 from labgrade.reports.limits import cap
 from labgrade.runtime import process
@@ -83,6 +83,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-budget", metavar="SECONDS", type=float,
                     default=float(os.environ.get("LABGRADE_RUN_BUDGET", "0")) or None,
                     help="whole-run time budget; items not started by then are not run")
+    group.addoption("--isolation", default=os.environ.get(isolation.ENV_VAR, "auto"),
+                    choices=isolation.CHOICES,
+                    help="how student code is confined: user (as root: a dedicated user), "
+                         "bwrap (bubblewrap), none, or auto (the strongest available; "
+                         f"also ${isolation.ENV_VAR})")
 
 
 # ------------------------------------------------------------ swap labs for graders
@@ -212,6 +217,14 @@ class GradingSession:
         self.digests_at_start = self._environment_digests()
         self.submission_digests = {lab_id: integrity.tree_digest(r.submission_dir)
                                    for lab_id, r in self.requests.items()}
+        try:
+            self.isolation = isolation.configure(
+                config.getoption("isolation"), course_root=config.rootpath,
+                report_root=self.report_root,
+                submissions=[r.submission_dir for r in self.requests.values()],
+                run_dirs=[self.run_dir(lab_id) for lab_id in self.requests])
+        except (RuntimeError, ValueError) as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     def _environment_digests(self) -> dict[str, str]:
         digests = {"labgrade": integrity.tree_digest(self.labgrade_dir)}
@@ -455,6 +468,7 @@ class GradingSession:
                                       **({"hub_models": self.hub_models}
                                          if self.models == "hub" else {}),
                                       "phase_seconds": self.phase_seconds.get(lab_id, {}),
+                                      "isolation": self.isolation.describe(),
                                       **self._gpu_memory(lab_id),
                                       **self._lab_environment(lab_id)})
 
@@ -522,6 +536,7 @@ class GradingSession:
                 traceback.print_exc()
         process.stop_all()
         integrity.kill_descendants()  # anything daemonized that escaped its process group
+        isolation.deactivate()
 
 
 def _host_overlay(lab: labs.Lab, profile: str) -> dict:

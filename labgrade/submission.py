@@ -32,6 +32,7 @@ from pathlib import Path
 
 import psutil
 
+from labgrade import isolation
 from labgrade.runtime import gpu
 from labgrade.runtime.process import register_pid_group, safe_environ, unregister_pid_group
 from labgrade.scoring import Fail, GraderError
@@ -68,10 +69,13 @@ class Worker:
 
     def __init__(self, root: Path, *, log_path: Path, env: Mapping[str, str] | None = None,
                  python: str = sys.executable, label: str = "worker",
-                 trusted_root: Path | None = None) -> None:
+                 trusted_root: Path | None = None, student: bool = False) -> None:
         """`root`: the submission (or, for a grader-owned worker, its run directory).
         `trusted_root`: the course root, for a grader-owned worker that never imports
-        student code: it may then import `graders.<id>.<module>`."""
+        student code: it may then import `graders.<id>.<module>`.
+        `student`: it runs student code, so it runs in the sandbox (labgrade.isolation)."""
+        if student and trusted_root is not None:
+            raise ValueError("a worker that runs student code cannot import the graders")
         self.root = Path(root).resolve()
         self.trusted_root = Path(trusted_root).resolve() if trusted_root else None
         self.log_path = Path(log_path)
@@ -79,6 +83,7 @@ class Worker:
         # the worker must import labgrade even though -I drops PYTHONPATH and the cwd
         self.python = python
         self.label = label
+        self.student = student
         self._gpu_name = f"{label} ({self.log_path.name})"  # in the lab's GPU memory ledger
         self.proc: subprocess.Popen | None = None
         self.dead_reason: str | None = None
@@ -89,11 +94,14 @@ class Worker:
         argv = [self.python, "-I", "-B", "-m", "labgrade.worker", str(self.root)]
         if self.trusted_root is not None:
             argv += ["--trusted-root", str(self.trusted_root)]
+        # under the supervisor always (nothing outlives the grading); confined if student
+        argv, env = isolation.wrap(None, argv, env=self.env, cwd=str(self.log_path.parent),
+                                   student=self.student)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                env=self.env, cwd=self.log_path.parent, start_new_session=True,
+                env=env, cwd=self.log_path.parent, start_new_session=True,
             )
         register_pid_group(self.proc.pid)
         return self
@@ -110,8 +118,8 @@ class Worker:
         if not self.alive():
             return 0
         try:
-            root = psutil.Process(self.proc.pid)
-            procs = [root, *root.children(recursive=True)]
+            # below the supervisor (labgrade.isolation.launch), which is not the student's
+            procs = psutil.Process(self.proc.pid).children(recursive=True)
             return sum(p.memory_info().rss for p in procs if p.is_running())
         except psutil.Error:
             return 0
@@ -277,7 +285,7 @@ class Submission:
         self.worker_env = dict(worker_env or {})  # read at each (re)start of the worker
         self._worker = Respawning(lambda log: Worker(self.path, log_path=log,
                                                      env=self.worker_env,
-                                                     label="worker").start(),
+                                                     label="worker", student=True).start(),
                                   run_dir, "worker")
 
     def require(self, relpath: str) -> Path:

@@ -39,9 +39,10 @@ FAST_LANE = "LABGRADE_FAST_LANE"       # set by `make test-fast`: no grading may
 # until someone checks it starts none); in a listed module, mark such a test
 # `@pytest.mark.slow`, use a fixture named in SLOW_FIXTURES, or name it in SLOW_TESTS.
 FAST_MODULES = {"test_audit_units", "test_bench", "test_deploy", "test_deploy_lab_2_4", "test_export_limits",
-                "test_gpu_memory", "test_html_report", "test_kit", "test_labs", "test_lint", "test_monitoring",
-                "test_notebook", "test_overlay", "test_perf_analyzer", "test_process", "test_prom", "test_release",
-                "test_scoring", "test_soak", "test_triton_2_5_checks", "test_triton_runtime", "test_worker"}
+                "test_gpu_memory", "test_html_report", "test_isolation_unit", "test_kit", "test_labs", "test_lint",
+                "test_monitoring", "test_notebook", "test_overlay", "test_perf_analyzer", "test_process",
+                "test_prom", "test_release", "test_scoring", "test_soak", "test_triton_2_5_checks",
+                "test_triton_runtime", "test_worker"}
 SLOW_FIXTURES = {"grade_lab", "graded", "local_run", "bundle"}
 SLOW_TESTS = {"test_release.py::test_classroom_result_reaches_the_reporter",
               "test_release.py::test_release_all_one_failing_lab_keeps_the_others_points"}

@@ -16,7 +16,7 @@ honest solution scores 35/50 and whose starter scores 0.
 | attack_daemon | leaves 20 daemonized processes | all killed at the end |
 | attack_timing | freezes time.perf_counter to look fast | timed from outside; item fails |
 | attack_hardcode | hard-codes the README's example answer | hidden inputs; item fails |
-| attack_tamper_grader | edits the hidden graders on disk | detected; every item an error, 0 |
+| attack_tamper_grader | edits the hidden graders on disk | sandbox: out of sight; none: detected, every item an error, 0 |
 | attack_bad_values | unprintable exception, non-data result, log flood, KeyboardInterrupt | failed with a message; rest grade |
 """
 
@@ -151,14 +151,24 @@ def test_hardcoded_answers_fail_on_hidden_inputs(tmp_path):
     assert data["score"] == SOLUTION_SCORE - 10
 
 
-def test_tampering_with_the_graders_voids_the_run(tmp_path):
+@pytest.mark.parametrize("level", ["none", "auto"])
+def test_tampering_with_the_graders_voids_the_run(tmp_path, level):
+    """Without a sandbox the edit happens and the digests void the run; with one (labgrade.
+    isolation) the graders are out of the student's sight and stay as they were."""
     course = tmp_path / "course"
     shutil.copytree(COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    graded = course / "graders" / "lab_9_9" / "test_items.py"
+    before = graded.read_text()
     data, _, _ = grade(tmp_path, course / "fixtures" / "lab_9_9" / "attack_tamper_grader",
-                       course=course)
+                       "--isolation", level, course=course)
     assert data["score"] == 0
-    assert all(i["status"] == "error" for i in data["items"] if i["status"] != "out_of_scope")
-    assert "modified" in data["items"][0]["message"]
+    if level == "none":
+        assert all(i["status"] == "error" for i in data["items"]
+                   if i["status"] != "out_of_scope")
+        assert "modified" in data["items"][0]["message"]
+    else:
+        assert graded.read_text() == before
+        assert not any("modified" in i["message"] for i in data["items"])
 
 
 def test_hostile_values_fail_cleanly(tmp_path):

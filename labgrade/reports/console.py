@@ -25,4 +25,7 @@ def render(result: LabResult, width: int = 100) -> str:
     if result.interrupted:
         total += "  (grading was interrupted: items marked STOP did not run)"
     lines.append(total)
+    confined = result.environment.get("isolation")
+    if confined:
+        lines.append(f"  isolation: {confined['level']} — {confined['reason']}")
     return "\n".join(lines)

@@ -58,7 +58,10 @@ class AppServer:
         self.module = module
         self.factory = factory
         self.startup_timeout = startup_timeout
-        self.status_path = Path(log_path).with_suffix(".status.json")
+        # in a folder of its own: the only one (with its scratch) the sandboxed app may write
+        status_dir = Path(log_path).parent / f"{Path(log_path).stem}-status"
+        status_dir.mkdir(parents=True, exist_ok=True)
+        self.status_path = status_dir / "status.json"
         self.status_path.unlink(missing_ok=True)
         argv = [sys.executable, "-I", "-m", HOST_MODULE, str(Path(submission_dir).resolve()),
                 "--module", module, "--factory", factory, "--model", model,
@@ -67,7 +70,8 @@ class AppServer:
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         self.process = ManagedProcess(argv, name="your app", log_path=log_path,
                                       env=safe_environ({"PATH": path, **(env or {})}),
-                                      cwd=Path(log_path).parent)
+                                      cwd=Path(log_path).parent, student=True,
+                                      writable=[status_dir])
         self.ready_after: float | None = None
         self.error: ServiceError | None = None
         self._ready = threading.Event()

@@ -74,8 +74,15 @@ class ManagedProcess:
     """One service process in its own process group, logging to `log_path`."""
 
     def __init__(self, argv: Sequence[str], *, name: str, log_path: Path,
-                 env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+                 env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                 student: bool = False, writable: Sequence[Path] = ()) -> None:
+        """`student`: the process runs student code (the student's server or app, a
+        tritonserver serving student models): it then starts in the sandbox of
+        `labgrade.isolation`, where `writable` directories are the only ones outside its
+        private scratch that it may write."""
         self.argv = [str(a) for a in argv]
+        self.student = student
+        self.writable = [Path(w) for w in writable]
         self.name = name
         self.log_path = Path(log_path)
         self.env = dict(env) if env is not None else None
@@ -87,11 +94,17 @@ class ManagedProcess:
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         gpu.before_start(self.name)
+        from labgrade import isolation  # lazy: isolation imports runtime modules
+        # under the supervisor always (nothing outlives the grading); confined if student
+        argv, env = isolation.wrap(None, self.argv,
+                                   env=os.environ if self.env is None else self.env,
+                                   cwd=str(self.cwd) if self.cwd else os.getcwd(),
+                                   writable=self.writable, student=self.student)
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, cwd=self.cwd, start_new_session=True,
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, cwd=self.cwd, start_new_session=True,
             )
         except OSError as exc:
             raise ServiceError(f"could not start {self.name}: {exc}") from exc

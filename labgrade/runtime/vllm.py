@@ -238,14 +238,17 @@ class OpenAIServer:
     """A vLLM OpenAI-compatible server run from an argv (the student's, or ours)."""
 
     def __init__(self, argv: Sequence[str], *, port: int, log_path: Path,
-                 startup_timeout: float = 240.0, env: dict | None = None) -> None:
+                 startup_timeout: float = 240.0, env: dict | None = None,
+                 student: bool = True) -> None:
+        """`student`: the argv is the student's (it runs in the sandbox)."""
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.startup_timeout = startup_timeout
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         self.process = ManagedProcess(argv, name="the vLLM server", log_path=log_path,
                                       env=safe_environ({**SERVER_ENV, "PATH": path,
-                                                        **(env or {})}))
+                                                        **(env or {})}),
+                                      student=student)
         self.ready_after: float | None = None
         self.error: ServiceError | None = None
         self._ready = threading.Event()

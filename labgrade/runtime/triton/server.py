@@ -58,7 +58,7 @@ class TritonServer(TritonAPI):
                  venv: Path | None = None, extra_args: Sequence[str] = (),
                  env: Mapping[str, str] | None = None, log_verbose: int = 0,
                  allow_gpu_metrics: bool = False, auto_complete_config: bool = True,
-                 stop_grace: float = 15.0) -> None:
+                 stop_grace: float = 15.0, student: bool = True) -> None:
         self.model_repository = Path(model_repository).resolve()
         if not self.model_repository.is_dir():
             raise TritonError(f"model repository {self.model_repository} is not a folder")
@@ -73,6 +73,7 @@ class TritonServer(TritonAPI):
         self.allow_gpu_metrics = allow_gpu_metrics
         self.auto_complete_config = auto_complete_config
         self.stop_grace = stop_grace
+        self.student = student  # it serves student models: it runs in the sandbox
         self.shm_prefix = f"{SHM_PREFIX_ROOT}{os.getpid()}_{secrets.token_hex(4)}_"
         self.log_path: Path | None = None
         self.startup_seconds: float | None = None
@@ -176,7 +177,7 @@ class TritonServer(TritonAPI):
             mark = file_size(self.log_path)
             self._process = ManagedProcess(self.command(backend_dir, ports), name="tritonserver",
                                            log_path=self.log_path, env=env,
-                                           cwd=self.model_repository)
+                                           cwd=self.model_repository, student=self.student)
             try:
                 self._process.start()
                 self.startup_seconds = self._process.wait_ready(
