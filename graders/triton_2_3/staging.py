@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from triton_2_1.grader_models import WEIGHTS
+from labgrade.kit.student import run_student_command
 from labgrade.kit.triton import IGNORED
 from labgrade.runtime.triton import default_triton_venv
 
@@ -32,13 +33,14 @@ def run_export(submission: Path, out: Path, timeout: float) -> str | None:
         return "export.py is missing from your submission"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
+    weights = out.parent / WEIGHTS.name  # graders/ is out of the sandbox's sight
+    shutil.copy2(WEIGHTS, weights)
     python = default_triton_venv() / "bin" / "python"
     env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
            "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": "1"}
     try:
-        proc = subprocess.run([str(python), "-I", str(script), str(WEIGHTS), str(out)],
-                              cwd=submission, env=env, capture_output=True, text=True,
-                              timeout=timeout, start_new_session=True)
+        proc = run_student_command([python, "-I", script, weights, out], cwd=submission,
+                                   env=env, timeout=timeout, writable=[out.parent])
     except subprocess.TimeoutExpired:
         return f"`python export.py WEIGHTS OUT` took more than {timeout:.0f} s"
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-12:])

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from labgrade import Fail
+from labgrade.kit.student import run_student_command
 from labgrade.runtime.process import safe_environ
 
 from .broken import good_repositories, hidden_cases, write_files
@@ -44,10 +45,8 @@ def test_ci_workflow_valid(submission, score):
 def _run_check(script: Path, repository: Path, timeout: float) -> tuple[int | None, str]:
     """(exit code or None for a timeout, its output) of `python check_repository.py REPO`."""
     try:
-        proc = subprocess.run([sys.executable, str(script), str(repository)],
-                              cwd=repository.parent, capture_output=True, text=True,
-                              timeout=timeout, env=safe_environ(), stdin=subprocess.DEVNULL,
-                              start_new_session=True)
+        proc = run_student_command([sys.executable, script, repository],
+                                   cwd=repository.parent, env=safe_environ(), timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, f"(no answer within {timeout:g} s)"
     return proc.returncode, (proc.stdout + proc.stderr).strip()

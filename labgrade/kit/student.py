@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from labgrade import isolation
 from labgrade.scoring import Fail
 from labgrade.submission import StudentCodeError, Submission
 
@@ -48,3 +55,27 @@ def profile_view(settings: dict, profile: str, *keys: str, **extra: object) -> d
     if missing:
         raise KeyError(f"lab.toml's profile {profile!r} lacks {', '.join(missing)}")
     return {"name": profile, **{k: settings[k] for k in keys}, **extra}
+
+
+def run_student_command(argv: Sequence[str | Path], *, cwd: str | Path, env: Mapping[str, str],
+                        timeout: float, writable: Sequence[str | Path] = ()
+                        ) -> subprocess.CompletedProcess:
+    """A student's script run as a command (`python export.py IN OUT`), in the sandbox the
+    worker runs in (labgrade.isolation): `writable` folders are the only ones it may write.
+    Its output is captured as text; past `timeout` its whole process group is killed and
+    subprocess.TimeoutExpired raised."""
+    full, child_env = isolation.wrap(None, [str(a) for a in argv], env=dict(env), cwd=str(cwd),
+                                     writable=writable)
+    proc = subprocess.Popen(full, env=child_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace", start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(full, proc.returncode, out, err)
