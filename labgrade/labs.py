@@ -7,6 +7,8 @@ it (batch planning and releases ask `load_lab`; exporters read the finished resu
     title = "vLLM deployment"      # required
     files = ["deploy.py"]          # required: what the student hands in
     item_timeout = 300             # default per-item budget in seconds (default 300)
+    uses = ["triton_2_1"]          # other labs whose grader modules these graders import
+                                   # (packed with them, e.g. into a Gradescope autograder)
 
     [resources]                    # optional: what one grading run needs (batch planning)
     memory_gib = 3                 # also cpus, minutes; each a positive number
@@ -98,6 +100,7 @@ class Lab:
     title: str = ""
     files: tuple[str, ...] = ()
     item_timeout: float = DEFAULT_ITEM_TIMEOUT
+    uses: tuple[str, ...] = ()  # labs whose grader modules this lab's graders import
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     resources: Resources = Resources()
     targets: tuple[Target, ...] = ()
@@ -158,6 +161,7 @@ SCHEMA: dict[str, Key] = {
     "title": Key("text", True, "the lab's title (release notes, reports)"),
     "files": Key("texts", True, "the files the student hands in, relative to labs/<id>"),
     "item_timeout": Key("seconds", False, "default per-item time budget in seconds (300)"),
+    "uses": Key("texts", False, "labs whose grader modules these graders import"),
     "resources": Key("table", False, "what one grading run needs: memory_gib, cpus, minutes"),
     "targets": Key("table", False, "settings published in labs/<id>/README.md"),
     "profiles": Key("table", False, "settings per profile (cpu, gpu)"),
@@ -350,10 +354,14 @@ def load_lab(root: Path, lab_id: str, host: bool = True) -> Lab:
     reader = _Reader(shown)
     reader.top_level(meta, lab_id)
     profiles = reader.profiles(meta.get("profiles", {}))
+    for i, used in enumerate(meta.get("uses", [])):
+        if not LAB_ID.match(used) or used == lab_id or not (root / "graders" / used).is_dir():
+            raise reader.error(f"uses[{i}]", f"{used!r} is not another lab with graders/<id>/")
     if host:
         profiles = {name: _with_host_overlay(root, lab_id, p) for name, p in profiles.items()}
     return Lab(id=lab_id, root=root, title=meta["title"], files=tuple(meta["files"]),
                item_timeout=float(meta.get("item_timeout", DEFAULT_ITEM_TIMEOUT)),
+               uses=tuple(meta.get("uses", ())),
                profiles=MappingProxyType(profiles),
                resources=reader.resources(meta.get("resources", {})),
                targets=reader.targets(meta.get("targets", {}), profiles))

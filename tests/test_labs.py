@@ -186,3 +186,33 @@ def test_a_readme_without_markers_says_where_the_table_goes(tmp_path):
     readme.write_text("# seven\n")
     with pytest.raises(labs.LabConfigError, match="targets:begin"):
         targets.stale_readmes(course)
+
+
+def test_cross_lab_grader_imports_are_declared_and_packed():
+    """A grader module imported from another lab (`from triton_2_1.tritonio import ...`) is
+    declared in lab.toml `uses`, so a Gradescope autograder of the lab carries it."""
+    import re
+
+    from labgrade.delivery import gradescope
+    imported = re.compile(r"^\s*(?:from|import)\s+((?:lab|triton)_\d+_\d+)\b", re.M)
+    for lab_id in labs.all_lab_ids(ROOT):
+        lab = labs.load_lab(ROOT, lab_id, host=False)
+        used = {m for path in lab.graders_dir.rglob("*.py")
+                for m in imported.findall(path.read_text())} - {lab_id}
+        assert used <= set(lab.uses), (f"graders/{lab_id} imports {sorted(used)}; "
+                                       f"lab.toml uses = {list(lab.uses)}")
+        if lab.uses:
+            files = gradescope.bundle_files(ROOT, lab_id, "cpu")
+            for other in lab.uses:
+                assert any(f.startswith(f"graders/{other}/") for f in files), other
+
+
+def test_uses_names_another_lab(tmp_path):
+    root = tmp_path / "course"
+    for lab_id in ("lab_9_1", "lab_9_2"):
+        (root / "graders" / lab_id).mkdir(parents=True)
+        (root / "graders" / lab_id / "lab.toml").write_text(
+            f'id = "{lab_id}"\ntitle = "t"\nfiles = ["a.py"]\nuses = ["lab_9_2"]\n')
+    assert labs.load_lab(root, "lab_9_1").uses == ("lab_9_2",)
+    with pytest.raises(labs.LabConfigError, match=r"uses\[0\].*not another lab"):
+        labs.load_lab(root, "lab_9_2")

@@ -10,8 +10,9 @@ The zip holds, at its root, Gradescope's two entry points and what they need:
                     /autograder/results/results.json (score 0 and an explanation when
                     grading itself broke; see gradescope_results.py);
 - the framework (`labgrade/`, `pyproject.toml`, `Makefile`, `scripts/setup*.sh`,
-  `requirements/`), `graders/<id>/`, `labs/<id>/`, and `fixtures/<id>/` data (known-bad
-  submissions `wrong_*`, `attack_*` left out). Never `solutions/`.
+  `requirements/`), `graders/<id>/` (and the graders of the labs its lab.toml `uses`),
+  `labs/<id>/`, and `fixtures/<id>/` data (known-bad submissions `wrong_*`, `attack_*` left
+  out). Never `solutions/`.
 
 Environment knobs of run_autograder: AUTOGRADER_ROOT (default /autograder: source/,
 submission/ and results/ live under it), LABGRADE_PYTHON (default source/.venv/bin/python),
@@ -170,13 +171,14 @@ def bundle_files(course_root: Path, lab_id: str, profile: str,
     files: dict[str, tuple[bytes, int]] = {}
     for rel, path in framework_files(framework_root()):
         files[rel] = (path.read_bytes(), file_mode(path))
-    for area in ("graders", "labs", "fixtures"):
-        base = course_root / area / lab_id
+    for area, owner in (("graders", lab_id), ("labs", lab_id), ("fixtures", lab_id),
+                        *(("graders", used) for used in lab.uses)):
+        base = course_root / area / owner
         for path in walk_files(base):
             rel_in_lab = path.relative_to(base)
             if area == "fixtures" and rel_in_lab.parts[0].startswith(KNOWN_BAD):
                 continue  # known-bad submissions are test data for tests/, not for grading
-            files[f"{area}/{lab_id}/{rel_in_lab.as_posix()}"] = (path.read_bytes(),
+            files[f"{area}/{owner}/{rel_in_lab.as_posix()}"] = (path.read_bytes(),
                                                                  file_mode(path))
     values = {"lab": lab_id, "profile": profile, "limit": settings.limit_seconds,
               "budget": settings.budget_seconds, "timeout": settings.timeout_minutes,
