@@ -91,3 +91,35 @@ def test_limits_apply_and_grader_processes_are_not_confined():
     code = "import resource; print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
     assert run([sys.executable, "-c", code], iso=iso).stdout.strip() == "64"
     assert run([sys.executable, "-c", code], iso=iso, student=False).stdout.strip() != "64"
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the user level needs root")
+def test_student_compile_caches_are_their_own_and_writable(tmp_path, monkeypatch):
+    """vLLM/Inductor/Triton caches that point into labgrade's (hidden) cache are moved, for
+    student code, to a folder of the sandbox user's: writable there, the grader's own
+    compile cache out of reach."""
+    for folder in (tmp_path.parent, tmp_path):
+        Path(folder).chmod(0o755)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LABGRADE_CACHE", str(cache))
+    grader_cache = cache / "compile" / "torchinductor"
+    grader_cache.mkdir(parents=True)
+    (grader_cache / "graph.py").write_text("the grader's")
+    course = tmp_path / "course"
+    (course / "graders").mkdir(parents=True)
+    iso = isolation.configure("user", course_root=course, report_root=tmp_path / "reports")
+    try:
+        code = ("import os\nd = os.environ['TORCHINDUCTOR_CACHE_DIR']\n"
+                "open(os.path.join(d, 'mine.py'), 'w').write('x')\n"
+                f"print(d, os.path.exists({str(grader_cache / 'graph.py')!r}))")
+        wrapped, env = isolation.wrap(iso, [sys.executable, "-I", "-c", code],
+                                      env={**os.environ,
+                                           "TORCHINDUCTOR_CACHE_DIR": str(grader_cache)})
+        result = subprocess.run(wrapped, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        isolation.deactivate()
+    assert result.returncode == 0, result.stderr
+    where, sees_graders = result.stdout.split()
+    assert Path(where) == cache.resolve() / "compile" / f"student-{iso.uid}" / "torchinductor"
+    assert sees_graders == "False"
+    assert (Path(where) / "mine.py").read_text() == "x"

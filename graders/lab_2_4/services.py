@@ -122,7 +122,7 @@ class Stack:
         self.server = OpenAIServer(argv, port=self.server_port,
                                    log_path=self.lab.run_dir / "vllm-server.log",
                                    startup_timeout=float(self.settings["server_start_timeout"]),
-                                   env=dict(self.settings["server_env"]))
+                                   env=dict(self.settings["server_env"]), student=False)
         launched = time.monotonic()
         self.server.start_in_background()
         lag = float(self.settings["ready_lag_max_s"])

@@ -44,7 +44,7 @@ def launch_vllm(lab, settings: dict) -> OpenAIServer:
             "--max-num-seqs", str(settings["max_num_seqs"])]
     server = OpenAIServer(argv, port=port, log_path=lab.run_dir / "vllm-server.log",
                           startup_timeout=settings["server_start_timeout"],
-                          env=dict(settings.get("server_env", {})))
+                          env=dict(settings.get("server_env", {})), student=False)
     lab.on_close(server.stop)
     server.start_in_background()
     return server

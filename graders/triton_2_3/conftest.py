@@ -38,7 +38,7 @@ def llm_server(lab, settings) -> OpenAIServer:
             "--max-model-len", str(settings["llm_max_model_len"]), "--enforce-eager",
             "--kv-cache-memory-bytes", str(64 << 20)]
     server = OpenAIServer(argv, port=port, log_path=lab.run_dir / "vllm-server.log",
-                          startup_timeout=settings["llm_start_timeout"])
+                          startup_timeout=settings["llm_start_timeout"], student=False)
     lab.on_close(server.stop)
     return server
 

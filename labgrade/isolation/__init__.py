@@ -276,7 +276,8 @@ def wrap(iso: Isolation | None, argv: Sequence[str], *, env: Mapping[str, str],
         spec = {"cwd": str(cwd) if cwd else None}
         return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec), "--",
                 *argv], child_env
-    writable = [str(Path(w).resolve()) for w in writable]
+    child_env, caches = _student_caches(iso, child_env)
+    writable = [str(Path(w).resolve()) for w in [*writable, *caches]]
     spec: dict = {"rlimits": iso.limits, "cwd": str(cwd) if cwd else None}
     if iso.level == "user":
         for path in writable:
@@ -290,6 +291,28 @@ def wrap(iso: Isolation | None, argv: Sequence[str], *, env: Mapping[str, str],
         child_env.update(HOME=HOME_IN_SANDBOX, TMPDIR="/tmp")
     launcher = [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec), "--", *argv]
     return launcher, child_env  # the supervisor hands its environment on unchanged
+
+
+COMPILE_CACHE_VARS = ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
+
+
+def _student_caches(iso: Isolation, env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Compile caches (labgrade.runtime.vllm.engine_caches) that point into labgrade's
+    cache, moved for student code to a folder of its own uid, writable in the sandbox: the
+    grader's cache stays hidden and out of student reach, and warm gradings still skip
+    torch.compile. One such folder is shared by the submissions graded on a host."""
+    from labgrade.runtime.tinymodels import cache_root  # lazy: no torch at import
+    cache = cache_root().resolve()
+    uid = iso.uid if iso.level == "user" and iso.uid is not None else os.getuid()
+    own = cache / "compile" / f"student-{uid}"
+    moved: list[str] = []
+    for var in COMPILE_CACHE_VARS:
+        value = env.get(var)
+        if value and Path(value).resolve().is_relative_to(cache):
+            env[var] = str(own / Path(value).name)
+            Path(env[var]).mkdir(parents=True, exist_ok=True)  # a bind needs its source
+            moved.append(env[var])
+    return env, moved
 
 
 def _give(path: str, uid: int, gid: int) -> None:
