@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +69,13 @@ class Worker:
 
     def __init__(self, root: Path, *, log_path: Path, env: Mapping[str, str] | None = None,
                  python: str = sys.executable, label: str = "worker",
-                 trusted_root: Path | None = None, student: bool = False) -> None:
+                 trusted_root: Path | None = None, student: bool = False,
+                 writable: Sequence[Path] = ()) -> None:
         """`root`: the submission (or, for a grader-owned worker, its run directory).
         `trusted_root`: the course root, for a grader-owned worker that never imports
         student code: it may then import `graders.<id>.<module>`.
-        `student`: it runs student code, so it runs in the sandbox (labgrade.isolation)."""
+        `student`: it runs student code, so it runs in the sandbox (labgrade.isolation),
+        where `writable` folders are the only ones it may write."""
         if student and trusted_root is not None:
             raise ValueError("a worker that runs student code cannot import the graders")
         self.root = Path(root).resolve()
@@ -84,6 +86,7 @@ class Worker:
         self.python = python
         self.label = label
         self.student = student
+        self.writable = [Path(w) for w in writable]
         self._gpu_name = f"{label} ({self.log_path.name})"  # in the lab's GPU memory ledger
         self.proc: subprocess.Popen | None = None
         self.dead_reason: str | None = None
@@ -96,7 +99,7 @@ class Worker:
             argv += ["--trusted-root", str(self.trusted_root)]
         # under the supervisor always (nothing outlives the grading); confined if student
         argv, env = isolation.wrap(None, argv, env=self.env, cwd=str(self.log_path.parent),
-                                   student=self.student)
+                                   student=self.student, writable=self.writable)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 argv,
@@ -282,10 +285,13 @@ class Submission:
         self.path = Path(path).resolve()
         self.lab_id = lab_id
         self.run_dir = run_dir
+        # the one folder the student's worker may write (files it hands back, e.g. arrays)
+        self.scratch = Path(run_dir) / "student-scratch"
         self.worker_env = dict(worker_env or {})  # read at each (re)start of the worker
         self._worker = Respawning(lambda log: Worker(self.path, log_path=log,
-                                                     env=self.worker_env,
-                                                     label="worker", student=True).start(),
+                                                     env=self.worker_env, label="worker",
+                                                     student=True,
+                                                     writable=[self.scratch]).start(),
                                   run_dir, "worker")
 
     def require(self, relpath: str) -> Path:

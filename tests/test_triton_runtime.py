@@ -225,7 +225,10 @@ class TestEmbeddedServer:
         # the stubs embed the interpreter's own libpython (LIBDIR first on LD_LIBRARY_PATH),
         # not a system libpython3.X of the same minor version
         libdir = str(server.dist.python_libdir)
-        for stub in set(server.pids()) - {server.pid}:
+        stubs = [pid for pid in server.pids()  # below the supervisor: tritonserver, stubs
+                 if b"triton_python_backend_stub" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert stubs
+        for stub in stubs:
             maps = Path(f"/proc/{stub}/maps").read_text()
             libpythons = {line.split()[-1] for line in maps.splitlines() if "libpython3" in line}
             assert libpythons and all(p.startswith(libdir) for p in libpythons), libpythons

@@ -161,14 +161,15 @@ def test_tampering_with_the_graders_voids_the_run(tmp_path, level):
     before = graded.read_text()
     data, _, _ = grade(tmp_path, course / "fixtures" / "lab_9_9" / "attack_tamper_grader",
                        "--isolation", level, course=course)
-    assert data["score"] == 0
     if level == "none":
+        assert data["score"] == 0
         assert all(i["status"] == "error" for i in data["items"]
                    if i["status"] != "out_of_scope")
         assert "modified" in data["items"][0]["message"]
-    else:
+    else:  # the edit never happened: the submission earns what its code earns
         assert graded.read_text() == before
         assert not any("modified" in i["message"] for i in data["items"])
+        assert items(data)["test_add"]["status"] == "failed"  # add() is a - b
 
 
 def test_hostile_values_fail_cleanly(tmp_path):

@@ -14,7 +14,7 @@ SLACK = 1.0 + 1e-3  # float32 rounding of scale * q
 def _call(submission, run_dir, func: str, arrays: dict, tag: str, **kwargs) -> list:
     """Run quantize.<func> in the worker; the arrays it returned (no pickles)."""
     return call_student_arrays(submission, "quantize", func, arrays,
-                               run_dir / "quant-out" / tag, **kwargs)
+                               submission.scratch / "quant-out" / tag, **kwargs)
 
 
 def _save(run_dir, tag: str, **arrays) -> dict:

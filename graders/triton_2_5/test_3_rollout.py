@@ -92,6 +92,10 @@ def test_rollout_zero_downtime(submission, triton, settings, score):
                           served_by_version=load.served(), steps=steps)
 
 
+KEEP_HISTORY = ("Keep the history where a new process finds it (the server can hold it: a "
+                "configuration override may carry `parameters`).")
+
+
 @pytest.mark.points(8)
 def test_rollback_to_previous(submission, triton, settings, score):
     """rollback(url, "detector"), called from a NEW process under load, serves again the
@@ -111,7 +115,12 @@ def test_rollback_to_previous(submission, triton, settings, score):
             with LoadGenerator(server, MODEL, clients=settings["rollout_clients"]) as load:
                 load.wait_for_answers(10)
                 started = time.monotonic()
-                value = _call(submission, "rollback", triton.http, MODEL)
+                try:
+                    value = _call(submission, "rollback", triton.http, MODEL)
+                except Fail as exc:
+                    raise Fail(f"after rollouts {history}, rollback(url, '{MODEL}') was called "
+                               f"from a new process (the one that rolled out is gone) and "
+                               f"failed: {exc}\n{KEEP_HISTORY}") from None
                 returned = time.monotonic()
                 time.sleep(SETTLE)
             ready = triton.wait_ready_versions(MODEL, {expected})
@@ -121,9 +130,8 @@ def test_rollback_to_previous(submission, triton, settings, score):
                 raise Fail(f"after rollouts {history}, rollback(url, '{MODEL}') — called from a "
                            f"new process — returned {value!r} and left {sorted(ready)} ready; "
                            f"expected {expected} and [{expected}]: the version served before "
-                           "the last rollout (not the oldest, not current minus one). Keep the "
-                           "history where a new process finds it (the server can hold it: a "
-                           "configuration override may carry `parameters`).")
+                           f"the last rollout (not the oldest, not current minus one). "
+                           f"{KEEP_HISTORY}")
             _check_switch(triton, load, "rollback", expected, started, returned,
                           settings["rollout_failed_max"])
     finally:

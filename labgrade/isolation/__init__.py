@@ -153,6 +153,7 @@ def _paths(course_root: Path, report_root: Path,
     hidden = {str(course_root / d) for d in ("graders", "solutions", "fixtures")}
     hidden |= {str(report_root.resolve()), str(cache), str(Path.home().resolve())}
     readable = {str(course_root), str(cache / "models"), str(cache / "triton"),
+                str(LAUNCHER.parent.parent),  # the labgrade package (the workers import it)
                 str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve()),
                 str(Path(sys.executable).resolve().parent.parent)}
     readable |= {str(Path(p).resolve()) for p in shown}

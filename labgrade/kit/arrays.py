@@ -28,11 +28,14 @@ def call_student_arrays(submission: Submission, module: str, func: str,
                         inputs: dict[str, str], out_dir: Path, *, timeout: float = 120.0,
                         **kwargs: object) -> list:
     """`module.func(**arrays, **kwargs)` in the submission's worker, where `inputs` maps each
-    argument name to a .npy file. Returns what it returned as a list of arrays (a tuple
+    argument name to a .npy file; `out_dir` lies in `submission.scratch`. Returns what it returned as a list of arrays (a tuple
     gives several). A raise, a hang, a crash or something that is not numeric arrays fails
     the item as "<func>() failed: ...", naming the student's function."""
     import numpy as np
 
+    if not Path(out_dir).resolve().is_relative_to(Path(submission.scratch).resolve()):
+        raise ValueError(f"out_dir {out_dir} must lie in submission.scratch, the one folder the "
+                         "student's (sandboxed) worker may write")
     try:
         result = submission.call(NUMPY_IO, "call", str(submission.path), module, func, inputs,
                                  kwargs, str(out_dir), timeout=timeout)
