@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .broken import write_files
+from .loadgen import ClientThreads
 
 SLOW, FLAKY = "slow", "flaky"
 SLOW_SECONDS = 0.05
@@ -121,7 +122,7 @@ class AlertWatcher:
 
 
 @dataclass
-class Traffic:
+class Traffic(ClientThreads):
     """`clients` threads sending to `model`; `bad_every` > 0 makes every n-th request of a
     client invalid for the flaky model (a negative first value), which then fails."""
 
@@ -134,18 +135,6 @@ class Traffic:
     failed: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __enter__(self) -> "Traffic":
-        self._threads = [threading.Thread(target=self._client, daemon=True)
-                         for _ in range(self.clients)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
 
     def _client(self) -> None:
         import tritonclient.http as httpclient

@@ -19,19 +19,14 @@ class Answer:
     error: str = ""
 
 
-@dataclass
-class LoadGenerator:
-    """`with LoadGenerator(server, "detector", clients=3) as load: ...` then `load.answers`."""
+class ClientThreads:
+    """`clients` threads running `self._client()` from entering the `with` block until it
+    ends (`self._stop` is set then)."""
 
-    server: object
-    model: str
-    clients: int = 3
-    pause: float = 0.002
-    answers: list[Answer] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    clients: int
+    _stop: threading.Event
 
-    def __enter__(self) -> "LoadGenerator":
+    def __enter__(self):
         self._threads = [threading.Thread(target=self._client, daemon=True)
                          for _ in range(self.clients)]
         for thread in self._threads:
@@ -42,6 +37,22 @@ class LoadGenerator:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+
+    def _client(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class LoadGenerator(ClientThreads):
+    """`with LoadGenerator(server, "detector", clients=3) as load: ...` then `load.answers`."""
+
+    server: object
+    model: str
+    clients: int = 3
+    pause: float = 0.002
+    answers: list[Answer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _client(self) -> None:
         import tritonclient.http as httpclient
