@@ -17,6 +17,9 @@ from .broken import write_files
 from .loadgen import ClientThreads
 
 SLOW, FLAKY = "slow", "flaky"
+# unloaded for TritonModelNotReady: not the flaky model, whose unload can wait forever on a
+# request its raising execute() left without a response (seen once in 3 CI runs)
+STEADY = "steady"
 SLOW_SECONDS = 0.05
 
 _MODEL_PY = '''import time
@@ -53,6 +56,8 @@ def write_repository(root: Path) -> Path:
         f"{SLOW}/1/model.py": _MODEL_PY.format(sleep=SLOW_SECONDS, flaky=False),
         f"{FLAKY}/config.pbtxt": _config(FLAKY),
         f"{FLAKY}/1/model.py": _MODEL_PY.format(sleep=0.0, flaky=True),
+        f"{STEADY}/config.pbtxt": _config(STEADY),
+        f"{STEADY}/1/model.py": _MODEL_PY.format(sleep=0.0, flaky=False),
     })
     return root
 

@@ -21,7 +21,7 @@ from labgrade.scoring import Ungradable
 
 from .alert_rules import alerting_rules, duration_seconds, load_rules, rewritten, write
 from .alert_tests import HIDDEN, test_file
-from .alerts_live import FLAKY, SLOW, AlertWatcher, Traffic, write_repository
+from .alerts_live import FLAKY, SLOW, STEADY, AlertWatcher, Traffic, write_repository
 
 RULES = "alerts/triton-alerts.yml"
 SEVERITY = {"TritonQueueTimeHigh": "warning", "TritonFailureRatioHigh": "critical",
@@ -106,7 +106,7 @@ def test_alerts_fire_live(submission, settings, run_dir, score):
     try:
         with TritonServer(repository, log_dir=base, auto_complete_config=False,
                           stop_grace=0.0) as server:
-            server.load_all([SLOW, FLAKY])
+            server.load_all([SLOW, FLAKY, STEADY])
             with PrometheusServer(work_dir=base / "prometheus",
                                   targets={"triton": [f"127.0.0.1:{server.metrics_port}"]},
                                   rule_files=[live_rules],
@@ -151,13 +151,18 @@ def _run_phases(server, watch: AlertWatcher, checks: dict[str, str], score) -> N
              if c[1] in ("TritonFailureRatioHigh", "TritonModelNotReady")]
     checks["slow model: no failure or not-ready alert"] = \
         f"went active without failures: {_alarms(wrong)}" if wrong else ""
-    with Traffic(server, FLAKY, clients=2, bad_every=2, pause=0.01) as flaky:
+    with Traffic(server, FLAKY, clients=2, bad_every=2, pause=0.01) as flaky, \
+            Traffic(server, STEADY, clients=1, pause=0.05):
         failing = watch.wait_firing("TritonFailureRatioHigh", FLAKY, 25)
     checks["flaky model: TritonFailureRatioHigh fires"] = "" if failing is not None else \
         f"did not fire within 25 s while {flaky.failed} of {flaky.sent} requests failed"
-    server.unload(FLAKY)
-    gone = watch.wait_firing("TritonModelNotReady", FLAKY, 25)
-    checks["flaky unloaded: TritonModelNotReady fires"] = "" if gone is not None else \
+    wrong = [c for c in watch.active_since(started)
+             if c[1] == "TritonFailureRatioHigh" and c[2] == STEADY]
+    checks["steady model: no failure alert"] = \
+        f"went active without failures: {_alarms(wrong)}" if wrong else ""
+    server.unload(STEADY)
+    gone = watch.wait_firing("TritonModelNotReady", STEADY, 25)
+    checks["a model unloaded: TritonModelNotReady fires"] = "" if gone is not None else \
         "did not fire within 25 s of unloading the model"
     score.measure(seconds_to_fire={"TritonQueueTimeHigh": queue,
                                    "TritonPendingRequestsHigh": pending,
