@@ -68,7 +68,7 @@ grade() {  # LAB MODE CAPPED_GIB
   [ -e "$stamp" ] || label=cold
   [ -z "$cap" ] || hold_all_but "$cap"
   local name="$lab-$mode-$label${cap:+-capped}" base peak_file="$WORK/peak.txt"
-  [ ! -e "$OUT/reports/$name" ] || name="$name-$(date +%s)"
+  [ ! -e "$WORK/reports/$name" ] || name="$name-$(date +%s)"  # a repeated warm run keeps its own report
   base=$(used_mib)
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > "$peak_file" &
   sampler=$!

@@ -61,14 +61,22 @@ def llm_ref(student_engine) -> dict:
 
 
 @pytest.fixture(scope="package", autouse=True)
-def _start_server_early(request: pytest.FixtureRequest) -> None:
-    """Start the server (and the reference engine) before the first item when a selected
-    item needs it: its ~30 s start-up then overlaps the engine items instead of adding to
-    them."""
+def _start_server_early(request: pytest.FixtureRequest, settings) -> None:
+    """Start the server before the first item when a selected item needs it: its ~30 s
+    start-up then overlaps the engine items instead of adding to them.
+
+    On a GPU, vLLM sizes an engine's KV cache by profiling the card, and memory another
+    process takes meanwhile counts as the engine's own (H200, 2026-12-03: the solution's
+    engine got -0.74 GiB of KV cache and failed while its server started beside it). There
+    the engines start one at a time: the reference (unless its answers are cached), the
+    student's engine, then the server, which still overlaps the engine items."""
+    if settings["device"] != "cpu":
+        if needed(request, "reference"):
+            request.getfixturevalue("reference").start()
+        if needed(request, "student_engine"):
+            request.getfixturevalue("student_engine")
     if needed(request, "student_server"):
         request.getfixturevalue("student_server")
-    if needed(request, "reference"):  # unless its answers are cached from an earlier run
-        request.getfixturevalue("reference").start_in_background()
 
 
 @pytest.fixture(scope="package")

@@ -137,13 +137,11 @@ class ReferenceEngine:
         self.kwargs = reference_engine_kwargs(model, settings)
         self.profile = profile
         self.run_dir = run_dir
-        self.on_gpu = settings.get("device", "cpu") != "cpu"
         self._worker: Worker | None = None
         self.start_seconds = 0.0  # 0 while every answer came from the cache
         self._lock = threading.Lock()
         self._cache_dir = tinymodels.cache_root() / "reference"
         self._computed = False  # an answer came from the engine in this grading
-        self._prestart: threading.Thread | None = None
         self._starting: Worker | None = None  # the worker while its engine is being built
         self._key_base = json.dumps({"answers": "completions/1",  # the cached format
                                      "model": _model_digest(model), "vllm": vllm_version(),
@@ -158,25 +156,19 @@ class ReferenceEngine:
         digest = hashlib.sha256(self._key_base.encode()).hexdigest()[:24]
         return self._cache_dir / f"{digest}.answered"
 
-    def start_in_background(self) -> None:
-        """Start the engine now, in a thread, so its start-up overlaps the student's --
-        unless an earlier grading on this machine cached this lab's answers (a miss still
-        starts it on demand). A failed start here is reported by the first request. GPU
-        only: a GPU engine takes 25-45 s to start, an in-process CPU one ~3 s, which on 2
-        cores is better spent on the student's engine."""
-        if not self.on_gpu or self._answered_marker.exists() or self._prestart is not None:
+    def start(self) -> None:
+        """Start the engine now and wait for it -- unless an earlier grading on this machine
+        cached this lab's answers (a miss still starts it on demand). A failed start here is
+        reported by the first request. For GPU gradings, which start engines one at a time:
+        vLLM sizes a GPU engine's KV cache by profiling the card, and memory that another
+        process takes meanwhile counts as the profiled engine's own."""
+        if self._answered_marker.exists():
             return
-
-        def start() -> None:
-            with self._lock:
-                try:
-                    self._engine()
-                except ServiceError:
-                    pass
-
-        self._prestart = threading.Thread(target=start, name="reference engine start",
-                                          daemon=True)
-        self._prestart.start()
+        with self._lock:
+            try:
+                self._engine()
+            except ServiceError:
+                pass
 
     def _engine(self) -> Worker:
         if self._worker is None or not self._worker.alive():
