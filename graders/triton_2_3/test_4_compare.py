@@ -16,7 +16,8 @@ KEYS = ("throughput_rps", "latency_avg_ms")
 @pytest.mark.points(10)
 def test_comparison_agrees_with_perf_analyzer(backends, submission, lab, settings, score):
     """compare(url, models, concurrency, requests) vs perf_analyzer at the same concurrency,
-    right after it: throughput and average latency within the published bands."""
+    right after it: throughput and average latency within the published bands, and
+    consistent with `concurrency` requests in flight (throughput x latency)."""
     try:
         analyzer = find_perf_analyzer()
     except TritonNotInstalled as exc:
@@ -44,6 +45,13 @@ def test_comparison_agrees_with_perf_analyzer(backends, submission, lab, setting
             raise RuntimeError(str(exc)) from None
         ratios = {"throughput": mine["throughput_rps"] / ref.throughput_rps,
                   "latency": mine["latency_avg_ms"] / ref.latency_avg_ms}
+        # closed loop: requests in flight = throughput x latency (Little's law)
+        in_flight = mine["throughput_rps"] * mine["latency_avg_ms"] / 1000.0 / conc
+        low, high = settings["inflight_band"]
+        if not low <= in_flight <= high:
+            problems.append(f"{model}: your throughput x your average latency is "
+                            f"{in_flight * conc:.2f} requests in flight, but {conc} were "
+                            f"(accepted {low * conc:.2f}..{high * conc:.2f}: Little's law)")
         side_by_side[model] = {"yours": {k: round(float(mine[k]), 3) for k in KEYS},
                                "perf_analyzer": ref.as_dict(),
                                "ratio": {k: round(v, 3) for k, v in ratios.items()}}

@@ -279,6 +279,8 @@ def wrap(iso: Isolation | None, argv: Sequence[str], *, env: Mapping[str, str],
                 *argv], child_env
     child_env, caches = _student_caches(iso, child_env)
     writable = [str(Path(w).resolve()) for w in [*writable, *caches]]
+    for path in writable:  # a bind (user, bwrap) needs its source; none: the student's folder
+        Path(path).mkdir(parents=True, exist_ok=True)
     spec: dict = {"rlimits": iso.limits, "cwd": str(cwd) if cwd else None}
     if iso.level == "user":
         for path in writable:
