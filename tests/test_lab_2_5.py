@@ -32,12 +32,14 @@ KNOWN_WRONG = {
                            ["test_routing_grouping_inhibition", "test_dashboard_queries_parse"],
                            ["test_alertmanager_config_valid", "test_dashboard_structure"],
                            ["panel 'Queue' query B", "inhibit"]),
+    # (its over-eager VLLMHighTTFT may fire and, critical, inhibit VLLMQueueBacklog's
+    # notification: test_live_alert_delivered is not a control here)
     "wrong_live": ("light_load or return_data or fixed_concurrency or definitions or poisson "
-                   "or live_alert_delivered or queries_parse",
+                   "or queries_parse",
                    ["test_alert_quiet_under_light_load", "test_dashboard_queries_return_data",
                     "test_fixed_concurrency_vs_server_and_reference", "test_metric_definitions",
                     "test_poisson_arrivals"],
-                   ["test_live_alert_delivered", "test_dashboard_queries_parse"],
+                   ["test_dashboard_queries_parse"],
                    ["fired under light load", "panel 'Throughput' A", "server's own histogram",
                     "goodput", "coefficient of variation"]),
 }
