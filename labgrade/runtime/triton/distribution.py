@@ -156,6 +156,9 @@ def prepare_backend_dir(dist: TritonDistribution, root: Path | None = None) -> P
         for name, src in sources.items():
             shutil.copy2(src, tmp / "python" / name)
         (tmp / "python" / "triton_python_backend_stub").chmod(0o755)
+        for path in (tmp, tmp / "python", *(tmp / "python").iterdir()):
+            path.chmod(path.stat().st_mode | 0o555 if path.is_dir() else
+                       path.stat().st_mode | 0o444)  # a sandboxed tritonserver reads it
         try:
             os.rename(tmp, target)
         except OSError:
