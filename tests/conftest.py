@@ -278,6 +278,12 @@ def items_by_name(grade: dict) -> dict[str, dict]:
     return {item["name"]: item for item in grade["items"]}
 
 
+def verdict(item: dict) -> str:
+    """One item as an assertion message: name, status, score and the whole message (a
+    dict in an assertion is cut short, and the message is what explains a failure)."""
+    return f"{item['name']}: {item['status']} ({item['score']:g}) -- {item.get('message', '')}"
+
+
 @pytest.fixture
 def grade_lab(tmp_path):
     def _grade(lab: str, *extra: str, **kwargs):

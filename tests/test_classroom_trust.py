@@ -4,7 +4,12 @@ would post is what counts.
 
 | attack | what it tries | expected |
 |---|---|---|
-| attack_forge_classroom | writes .labgrade/<lab>/classroom.json (100/100), appends a forged result= to the grader's $GITHUB_OUTPUT, SIGKILLs the grading | Points 0/50, the grading step red |
+| attack_forge_classroom | writes .labgrade/<lab>/classroom.json (100/100), appends a forged result= to the grader's $GITHUB_OUTPUT, SIGKILLs the grading | isolation none: Points 0/50, the grading step red; default isolation: nothing forged, nothing killed, the lab's real points |
+
+With `--isolation none` (the level of a machine that offers neither a sandbox user nor user
+namespaces) the attack reaches the grading process, and the delivery (the step output
+written by the wrapper, never by pytest) is the defence; at the default level the student's
+code cannot write the repository's results or signal the grading at all.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import classroom_sim as sim
+import pytest
 
 from labgrade import cli
 
@@ -23,13 +29,19 @@ COURSE = Path(__file__).parent / "data" / "course"
 ATTACKS = COURSE / "fixtures" / "lab_9_9"
 
 
-def test_forged_classroom_result_and_killed_grading_post_zero(tmp_path):
+def _attacked_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "student-repo"
     assert cli.main(["release", "lab_9_9", "--out", str(repo), "--root", str(COURSE),
                      "--graders-repo", "course-staff/graders"]) == 0
     shutil.copy(ATTACKS / "attack_forge_classroom" / "mod.py", repo / "labs" / "lab_9_9")
     sim.fake_private_checkout(repo, COURSE)
-    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
+    return repo
+
+
+def test_forged_classroom_result_and_killed_grading_post_zero(tmp_path):
+    repo = _attacked_repo(tmp_path)
+    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded"),
+           "LABGRADE_ISOLATION": "none"}
     outputs, ran = sim.run_job(repo, env)
     assert ran == [("Put the graders in place", 0), ("Grade lab_9_9", 1)]
     # the attack did what it meant to: the forged file is there, the grading was killed
@@ -47,3 +59,26 @@ def test_forged_classroom_result_and_killed_grading_post_zero(tmp_path):
     if node is not None:
         assert sim.posted_points(node) == "Points 0/50", node.stdout + node.stderr
         assert node.returncode == 1
+
+
+def test_isolated_student_code_can_neither_forge_nor_kill(tmp_path):
+    """The default level: the forge writes nothing, the kill misses, the grading finishes
+    and the reporter posts what the graders measured (the attack's own failures included)."""
+    repo = _attacked_repo(tmp_path)
+    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
+    env.pop("LABGRADE_ISOLATION", None)
+    outputs, ran = sim.run_job(repo, env)
+    assert ran == [("Put the graders in place", 0), ("Grade lab_9_9", 0)]
+    grade = json.loads((tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json")
+                       .read_text())
+    if grade["environment"]["isolation"]["level"] == "none":
+        pytest.skip("no isolation level works on this machine: "
+                    + grade["environment"]["isolation"]["reason"])
+    assert not grade["interrupted"]
+    assert not (repo / ".labgrade" / "lab_9_9" / "classroom.json").exists()
+    result = json.loads(base64.b64decode(outputs["lab99"]["result"]))
+    assert result["max_score"] == 50
+    posted = sum(t["score"] for t in result["tests"])
+    assert posted == grade["score"] < 50
+    reporter = sim.steps_of(repo)[-1]
+    assert sim.reporter_points(reporter, outputs) == f"Points {grade['score']:g}/50"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, items_by_name, plotted_curves
+from conftest import ROOT, items_by_name, plotted_curves, verdict
 
 pytestmark = pytest.mark.slow
 WRONG = ROOT / "fixtures" / "lab_2_2"
@@ -80,10 +80,10 @@ def test_known_wrong_submission_loses_its_item(grade_lab, fixture):
                             "-k", selection)
     items = items_by_name(grade)
     for name in must_fail:
-        assert items[name]["status"] == "failed", (name, items[name])
+        assert items[name]["status"] == "failed", verdict(items[name])
         assert items[name]["score"] == 0
         assert items[name]["message"], "a failed item must say why"
     if fixture == "wrong_prompts_dedup":  # the repeated request is named as the cause
         assert "comes twice" in items["test_prefix_cache_hit_rate"]["message"]
     for name in must_pass:
-        assert items[name]["status"] == "passed", (name, items[name])
+        assert items[name]["status"] == "passed", verdict(items[name])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, items_by_name
+from conftest import ROOT, items_by_name, verdict
 
 pytestmark = pytest.mark.slow
 LAB = "lab_2_4"
@@ -117,9 +117,9 @@ def test_known_wrong_submission_loses_its_items(grade_lab, fixture):
     grade, _ = grade_lab(LAB, "--submission", str(WRONG / fixture), "-k", selection)
     items = items_by_name(grade)
     for name, words in must_fail.items():
-        assert items[name]["status"] == "failed", (name, items[name])
+        assert items[name]["status"] == "failed", verdict(items[name])
         assert items[name]["score"] == 0
         for word in words:
             assert word in items[name]["message"], (name, word, items[name]["message"])
     for name in must_pass:
-        assert items[name]["status"] == "passed", (name, items[name])
+        assert items[name]["status"] == "passed", verdict(items[name])

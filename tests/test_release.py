@@ -237,15 +237,17 @@ def two_lab_course(tmp_path: Path) -> Path:
 
 
 def test_release_all_one_failing_lab_keeps_the_others_points(tmp_path):
-    """lab_9_7's grading is killed (the forge attack); lab_9_9 still grades and the
-    reporter posts lab_9_9's points plus 0 out of lab_9_7's maximum."""
+    """lab_9_7's grading is killed (the forge attack, with isolation off so that the kill
+    lands); lab_9_9 still grades and the reporter posts lab_9_9's points plus 0 out of
+    lab_9_7's maximum."""
     course = two_lab_course(tmp_path)
     repo = released_repo(tmp_path, course=course, lab="all")
     shutil.copy(COURSE / "fixtures" / "lab_9_9" / "attack_forge_classroom" / "mod.py",
                 repo / "labs" / "lab_9_7")
     shutil.copy(COURSE / "solutions" / "lab_9_9" / "mod.py", repo / "labs" / "lab_9_9")
     sim.fake_private_checkout(repo, course)
-    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
+    env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded"),
+           "LABGRADE_ISOLATION": "none"}
     outputs, ran = sim.run_job(repo, env)
     assert ran == [("Put the graders in place", 0), ("Grade lab_9_7", 1),
                    ("Grade lab_9_9", 0)]

@@ -115,35 +115,56 @@ def test_rate_limit_per_key(stack, gateway, settings, score):
                    f"expected about {expected:.0f} ({rate:g} per second refill)")
 
 
+# vLLM on CPU sometimes hands a whole chat stream over at once (all events within ms, seen
+# on the direct stream too): a stream whose events spread out proves forwarding, one that
+# arrives bunched is judged only when the engine spread its own stream just before
+STREAM_ATTEMPTS = 5
+
+
 @pytest.mark.points(3)
 @pytest.mark.parametrize("kind", ["completions", "chat"])
-def test_stream_passes_events_through(stack, gateway, settings, kind):
+def test_stream_passes_events_through(stack, gateway, settings, kind, score):
     key, model = stack.keys["stream"], stack.model
     tokens = int(settings["stream_max_tokens"])
-    direct = traffic.stream(stack.upstream, kind, tokens, model)
-    proxied = traffic.stream(gateway.base_url, kind, tokens, model, key)
-    if proxied.status != 200 or proxied.error:
-        raise Fail(f"streamed {kind} through the gateway: HTTP {proxied.status} "
-                   f"{proxied.error}")
-    if not proxied.done:
-        raise Fail(f"streamed {kind} through the gateway did not end with `data: [DONE]` "
-                   f"({len(proxied.events)} events)")
-    if proxied.pieces() != direct.pieces():
-        got, want = proxied.pieces(), direct.pieces()
-        at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
-                  min(len(got), len(want)))
-        raise Fail(f"streamed {kind}: the gateway sent {len(got)} events, vLLM {len(want)}; "
-                   f"they part at event {at} (gateway {got[at:at + 1]}, vLLM "
-                   f"{want[at:at + 1]}): pass events through one by one, unchanged")
-    # forwarded as generated, the events spread over the generation time; buffered, they
-    # arrive together
-    spread = proxied.arrivals[-1] - proxied.arrivals[0]
-    generated = direct.arrivals[-1] - direct.arrivals[0]
-    if spread < max(0.02, 0.1 * generated):
-        raise Fail(f"streamed {kind}: all {len(proxied.events)} events arrived within "
-                   f"{spread * 1000:.0f} ms, while vLLM spread them over "
-                   f"{generated * 1000:.0f} ms: the gateway buffers the stream instead of "
-                   "forwarding each event as it comes")
+    tries: list[dict] = []
+    for _ in range(STREAM_ATTEMPTS):
+        direct = traffic.stream(stack.upstream, kind, tokens, model)
+        proxied = traffic.stream(gateway.base_url, kind, tokens, model, key)
+        if proxied.status != 200 or proxied.error:
+            raise Fail(f"streamed {kind} through the gateway: HTTP {proxied.status} "
+                       f"{proxied.error}")
+        if not proxied.done:
+            raise Fail(f"streamed {kind} through the gateway did not end with `data: [DONE]` "
+                       f"({len(proxied.events)} events)")
+        if proxied.pieces() != direct.pieces():
+            got, want = proxied.pieces(), direct.pieces()
+            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                      min(len(got), len(want)))
+            raise Fail(f"streamed {kind}: the gateway sent {len(got)} events, vLLM {len(want)}; "
+                       f"they part at event {at} (gateway {got[at:at + 1]}, vLLM "
+                       f"{want[at:at + 1]}): pass events through one by one, unchanged")
+        # forwarded as generated, the events spread over the generation time; buffered,
+        # they arrive together
+        tries.append({"spread_ms": round((proxied.arrivals[-1] - proxied.arrivals[0]) * 1000, 1),
+                      "direct_spread_ms": round((direct.arrivals[-1] - direct.arrivals[0])
+                                                * 1000, 1),
+                      "first_event_ms": round(proxied.arrivals[0] * 1000, 1)})
+        if tries[-1]["spread_ms"] >= max(20.0, 0.1 * tries[-1]["direct_spread_ms"]):
+            break
+    score.measure(events=len(proxied.events), attempts=tries)
+    last = tries[-1]
+    if last["spread_ms"] < max(20.0, 0.1 * last["direct_spread_ms"]):
+        judged = [t for t in tries if t["direct_spread_ms"] >= 100]
+        if not judged:
+            raise GraderError(f"vLLM handed over each of {len(tries)} {kind} streams at once "
+                              f"(spreads {[t['direct_spread_ms'] for t in tries]} ms): no "
+                              "evidence on forwarding either way")
+        worst = judged[-1]
+        raise Fail(f"streamed {kind}, {len(tries)} times: the events through the gateway "
+                   f"always arrived together (e.g. all {len(proxied.events)} within "
+                   f"{worst['spread_ms']:.0f} ms, while vLLM spread them over "
+                   f"{worst['direct_spread_ms']:.0f} ms just before): the gateway buffers the "
+                   "stream instead of forwarding each event as it comes")
     plain = httpx.post(gateway.base_url + traffic.path(kind), timeout=60,
                        json=traffic.body(kind, 16, False, model),
                        headers={"Authorization": f"Bearer {key}"})
@@ -207,12 +228,22 @@ def test_graceful_shutdown_drains_streams(stack, gateway, settings, score):
                    f"{[r.error if r else 'pending' for r in results]}") from None
     proc = drain_server.process.proc
     sent = time.monotonic()
-    os.kill(proc.pid, signal.SIGTERM)
+    drain_server.process.send_signal(signal.SIGTERM)
+
+    def probe() -> int | None:
+        try:
+            return httpx.get(drain_server.base_url + "/health", timeout=2).status_code
+        except httpx.HTTPError:
+            return None
+
     time.sleep(0.3)
-    try:
-        late = httpx.get(drain_server.base_url + "/health", timeout=2).status_code
-    except httpx.HTTPError:
-        late = None
+    late = probe()
+    if late is not None and any(t.is_alive() for t in threads):
+        # a loaded machine may take a moment to run the handler: ask once more while the
+        # streams still run (after they end, the exit would hide a gateway that accepts)
+        time.sleep(0.9)
+        if any(t.is_alive() for t in threads):
+            late = probe()
     deadline = float(settings["drain_deadline_s"]) + float(settings["shutdown_exit_margin_s"])
     for t in threads:
         t.join(timeout=deadline)

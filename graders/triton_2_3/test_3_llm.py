@@ -68,6 +68,8 @@ def _llm(llm_server, deployment):
     return server
 
 
+STREAM_ATTEMPTS = 4
+
 # The first LLM item may wait for the grader's vLLM server to come up (~30 s on 2 idle cores,
 # minutes on a busy machine): their budget covers it.
 @pytest.mark.points(10)
@@ -83,31 +85,39 @@ def test_stream_arrives_incrementally(llm_server, deployment, settings, score):
     seen = []
     for i, prompt in enumerate(settings["stream_prompts"]):
         max_tokens = settings["stream_max_tokens"]
-        started = time.monotonic()
-        completion(llm_server.base_url, settings["llm_served_name"], prompt, max_tokens)
-        engine_s = time.monotonic() - started
-        got = stream(server, prompt, max_tokens)
         what = f"stream {i + 1} (prompt {prompt!r}, max_tokens {max_tokens})"
-        if got["error"]:
-            raise Fail(f"{what}: the stream returned an error: {got['error']}")
-        n, times = len(got["chunks"]), got["times"]
-        spread = times[-1] - times[0] if times else 0.0
-        seen.append({"responses": n, "first_s": round(times[0], 4) if times else None,
-                     "last_s": round(times[-1], 4) if times else None,
-                     "engine_s": round(engine_s, 4), "spread_ratio": round(spread / engine_s, 3)})
-        score.measure(streams=seen)
-        if n < settings["stream_min_responses"]:
-            raise Fail(f"{what}: {n} responses with text; expected at least "
-                       f"{settings['stream_min_responses']} (send one response per upstream "
-                       "chunk with response_sender.send, not one at the end)")
-        if spread < settings["stream_spread_min"] * engine_s:
-            raise Fail(f"{what}: the {n} responses arrived within {spread:.3f} s of each other "
-                       f"(first at {times[0]:.3f} s), while the engine takes {engine_s:.3f} s "
-                       "to generate the answer: they were held back and sent together; send "
+        # vLLM on a loaded CPU sometimes hands a whole stream over at once: one spread
+        # stream in STREAM_ATTEMPTS proves the model sends as it goes; held back, none is
+        for _ in range(STREAM_ATTEMPTS):
+            started = time.monotonic()
+            completion(llm_server.base_url, settings["llm_served_name"], prompt, max_tokens)
+            engine_s = time.monotonic() - started
+            got = stream(server, prompt, max_tokens)
+            if got["error"]:
+                raise Fail(f"{what}: the stream returned an error: {got['error']}")
+            n, times = len(got["chunks"]), got["times"]
+            spread = times[-1] - times[0] if times else 0.0
+            seen.append({"stream": i + 1, "responses": n,
+                         "first_s": round(times[0], 4) if times else None,
+                         "last_s": round(times[-1], 4) if times else None,
+                         "engine_s": round(engine_s, 4),
+                         "spread_ratio": round(spread / engine_s, 3)})
+            score.measure(streams=seen)
+            if n < settings["stream_min_responses"]:
+                raise Fail(f"{what}: {n} responses with text; expected at least "
+                           f"{settings['stream_min_responses']} (send one response per "
+                           "upstream chunk with response_sender.send, not one at the end)")
+            if not got["final"]:
+                raise Fail(f"{what}: the stream never ended with the final flag "
+                           "(TRITONSERVER_RESPONSE_COMPLETE_FINAL)")
+            if spread >= settings["stream_spread_min"] * engine_s:
+                break
+        else:
+            raise Fail(f"{what}, {STREAM_ATTEMPTS} times: the {n} responses always arrived "
+                       f"together (last time within {spread:.3f} s of each other, first at "
+                       f"{times[0]:.3f} s), while the engine takes {engine_s:.3f} s to "
+                       "generate the answer: they were held back and sent together; send "
                        "each as soon as its chunk arrives")
-        if not got["final"]:
-            raise Fail(f"{what}: the stream never ended with the final flag "
-                       "(TRITONSERVER_RESPONSE_COMPLETE_FINAL)")
 
 
 @pytest.mark.points(5)

@@ -47,14 +47,23 @@ HOME_IN_SANDBOX = "/tmp/home"
 
 
 def default_limits(level: str) -> dict[str, int]:
-    """rlimits for student processes. NPROC counts every process *and thread* of the uid:
-    at level user the uid is the sandbox's own; otherwise the grader's processes count too,
-    so the cap sits above what it already runs."""
+    """rlimits for student processes. NPROC counts every process *and thread* of the uid
+    (the sandbox's own at level user, else the grader's), also those of other gradings on
+    the host and the grader itself: the cap sits that far above what the uid already runs
+    (else setuid to a busy sandbox uid fails with EAGAIN)."""
     nproc = int(os.environ.get("LABGRADE_SANDBOX_NPROC", "2048"))
-    if level != "user":
-        nproc += _threads_of(os.getuid())
+    uid = _sandbox_uid() if level == "user" else os.getuid()
+    if uid is not None:
+        nproc += _threads_of(uid)
     return {"nproc": nproc, "nofile": 8192, "core": 0,
             "fsize": int(float(os.environ.get("LABGRADE_SANDBOX_FSIZE_GB", "4")) * (1 << 30))}
+
+
+def _sandbox_uid() -> int | None:
+    try:
+        return pwd.getpwnam(SANDBOX_USER).pw_uid
+    except KeyError:
+        return None
 
 
 def _threads_of(uid: int) -> int:
@@ -190,6 +199,9 @@ def _choose(choice: str, hidden: tuple[str, ...], readable: tuple[str, ...]) -> 
             break
         iso, problem = _try(level, hidden, readable)
         if iso is not None:
+            if tried:  # why a stronger level was not used (grade.json, console)
+                iso = Isolation(iso.level, f"{iso.reason} ({'; '.join(tried)})", iso.hidden,
+                                iso.readable, iso.uid, iso.gid, iso.limits)
             return iso
         tried.append(f"{level}: {problem}")
         if choice != "auto":
@@ -228,10 +240,12 @@ def _open_to_all(root: Path) -> None:
     if not root.is_dir():
         return
     for dirpath, dirnames, filenames in os.walk(root):
-        os.chmod(dirpath, os.stat(dirpath).st_mode | 0o555)
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            os.chmod(path, os.stat(path).st_mode | 0o444)
+        for path, bits in [(dirpath, 0o555),
+                           *((os.path.join(dirpath, n), 0o444) for n in filenames)]:
+            try:
+                os.chmod(path, os.stat(path).st_mode | bits)
+            except FileNotFoundError:  # another grading's temporary file, renamed meanwhile
+                continue
 
 
 def sandbox_user() -> tuple[int, int]:

@@ -135,6 +135,12 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def send_signal(self, sig: int) -> None:
+        """Signal the process group, as an orchestrator signals a container: the service
+        runs under the isolation supervisor, which ignores a signal sent to it alone."""
+        if self.proc is not None:
+            _signal_group(self.proc.pid, sig)
+
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the process group, wait up to `grace` s, then SIGKILL the group."""
         proc = self.proc
