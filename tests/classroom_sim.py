@@ -74,7 +74,9 @@ def run_job(repo: Path, env: dict, *, only=lambda step: step["name"] != SETUP_ST
         proc, values = run_step(step, repo, env)
         ran.append((step["name"], proc.returncode))
         if proc.returncode != 0:
-            green = False
+            green = False  # what the runner's log would show (pytest prints it on failure)
+            print(f"step {step['name']!r} exited {proc.returncode}:\n{proc.stdout[-3000:]}"
+                  f"\n{proc.stderr[-3000:]}")
         if "id" in step:
             outputs[step["id"]] = values
     return outputs, ran

@@ -68,12 +68,13 @@ def test_isolated_student_code_can_neither_forge_nor_kill(tmp_path):
     env = {**os.environ, "SELFTEST_CONFTEST_MARK": str(tmp_path / "conftest-loaded")}
     env.pop("LABGRADE_ISOLATION", None)
     outputs, ran = sim.run_job(repo, env)
-    assert ran == [("Put the graders in place", 0), ("Grade lab_9_9", 0)]
     grade = json.loads((tmp_path / "runner-temp" / "labgrade" / "lab_9_9" / "grade.json")
                        .read_text())
-    if grade["environment"]["isolation"]["level"] == "none":
-        pytest.skip("no isolation level works on this machine: "
-                    + grade["environment"]["isolation"]["reason"])
+    isolation = grade["environment"]["isolation"]
+    if isolation["level"] == "none" and "--isolation none" not in isolation["reason"]:
+        assert not (Path("/usr/bin/bwrap").exists() or os.geteuid() == 0), isolation
+        pytest.skip(f"no isolation level works on this machine: {isolation['reason']}")
+    assert ran == [("Put the graders in place", 0), ("Grade lab_9_9", 0)], isolation
     assert not grade["interrupted"]
     assert not (repo / ".labgrade" / "lab_9_9" / "classroom.json").exists()
     result = json.loads(base64.b64decode(outputs["lab99"]["result"]))

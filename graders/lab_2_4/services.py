@@ -32,7 +32,7 @@ KEY_ROLES = ("auth", "auth_other", "burst", "burst_other", "stream", "log", "shu
 @dataclass
 class Observation:
     seconds: float          # since the engine was launched
-    engine_up: bool         # vLLM's /health answered 200 just before
+    engine_up: bool         # vLLM's /health answered 200 just after the gateway did
     ready: int | None       # the gateway's /ready status (None: no answer)
     health: int | None
 
@@ -127,13 +127,15 @@ class Stack:
         self.server.start_in_background()
         lag = float(self.settings["ready_lag_max_s"])
         while True:
+            # the gateway first, the engine after: an engine still down after /ready
+            # answered was down when it answered (it does not go down while starting)
+            at = time.monotonic() - launched
+            ready = status(f"{self.gateway.base_url}/ready")
+            health = status(f"{self.gateway.base_url}/health")
             engine_up = status(f"{self.upstream}/health") == 200
             if engine_up and self.engine_up_at is None:
                 self.engine_up_at = time.monotonic() - launched
-            self.observations.append(Observation(
-                time.monotonic() - launched, engine_up,
-                status(f"{self.gateway.base_url}/ready"),
-                status(f"{self.gateway.base_url}/health")))
+            self.observations.append(Observation(at, engine_up, ready, health))
             if self.engine_up_at is not None and (
                     self.observations[-1].ready == 200
                     or time.monotonic() - launched > self.engine_up_at + lag + 1):

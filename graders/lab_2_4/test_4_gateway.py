@@ -115,10 +115,17 @@ def test_rate_limit_per_key(stack, gateway, settings, score):
                    f"expected about {expected:.0f} ({rate:g} per second refill)")
 
 
-# vLLM on CPU sometimes hands a whole chat stream over at once (all events within ms, seen
-# on the direct stream too): a stream whose events spread out proves forwarding, one that
-# arrives bunched is judged only when the engine spread its own stream just before
+# vLLM on CPU sometimes hands a whole stream over at once (all events within ms, seen on
+# the direct stream too), and a greedy stream may part from the one before it at a near
+# tie (prefix-cached vs fresh prefill): a try whose events equal vLLM's and spread out
+# proves faithful forwarding; the item fails only when no try of STREAM_ATTEMPTS does
 STREAM_ATTEMPTS = 5
+
+
+def _parting(got: list, want: list) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    return (f"the gateway sent {len(got)} events, vLLM {len(want)}; they part at event {at} "
+            f"(gateway {got[at:at + 1]}, vLLM {want[at:at + 1]})")
 
 
 @pytest.mark.points(3)
@@ -127,6 +134,7 @@ def test_stream_passes_events_through(stack, gateway, settings, kind, score):
     key, model = stack.keys["stream"], stack.model
     tokens = int(settings["stream_max_tokens"])
     tries: list[dict] = []
+    parted: list[str] = []
     for _ in range(STREAM_ATTEMPTS):
         direct = traffic.stream(stack.upstream, kind, tokens, model)
         proxied = traffic.stream(gateway.base_url, kind, tokens, model, key)
@@ -137,12 +145,8 @@ def test_stream_passes_events_through(stack, gateway, settings, kind, score):
             raise Fail(f"streamed {kind} through the gateway did not end with `data: [DONE]` "
                        f"({len(proxied.events)} events)")
         if proxied.pieces() != direct.pieces():
-            got, want = proxied.pieces(), direct.pieces()
-            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
-                      min(len(got), len(want)))
-            raise Fail(f"streamed {kind}: the gateway sent {len(got)} events, vLLM {len(want)}; "
-                       f"they part at event {at} (gateway {got[at:at + 1]}, vLLM "
-                       f"{want[at:at + 1]}): pass events through one by one, unchanged")
+            parted.append(_parting(proxied.pieces(), direct.pieces()))
+            continue
         # forwarded as generated, the events spread over the generation time; buffered,
         # they arrive together
         tries.append({"spread_ms": round((proxied.arrivals[-1] - proxied.arrivals[0]) * 1000, 1),
@@ -151,7 +155,11 @@ def test_stream_passes_events_through(stack, gateway, settings, kind, score):
                       "first_event_ms": round(proxied.arrivals[0] * 1000, 1)})
         if tries[-1]["spread_ms"] >= max(20.0, 0.1 * tries[-1]["direct_spread_ms"]):
             break
-    score.measure(events=len(proxied.events), attempts=tries)
+    score.measure(events=len(proxied.events), attempts=tries, parted=len(parted))
+    if not tries:
+        raise Fail(f"streamed {kind} {len(parted)} times: the events never matched the ones "
+                   f"vLLM sent for the same request just before ({parted[-1]}): pass events "
+                   "through one by one, unchanged")
     last = tries[-1]
     if last["spread_ms"] < max(20.0, 0.1 * last["direct_spread_ms"]):
         judged = [t for t in tries if t["direct_spread_ms"] >= 100]

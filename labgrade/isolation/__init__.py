@@ -166,11 +166,25 @@ def _paths(course_root: Path, report_root: Path,
                 str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve()),
                 str(Path(sys.executable).resolve().parent.parent)}
     readable |= {str(Path(p).resolve()) for p in shown}
-    readable |= _triton_roots()
+    readable |= _triton_roots() | _installed_labgrade()
     hf = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
     if hf.is_dir():
         readable.add(str(hf.resolve()))
     return tuple(sorted(hidden)), tuple(sorted(readable))
+
+
+def _installed_labgrade() -> set[str]:
+    """The labgrade package that the interpreter imports when started the sandbox's way
+    (`-I`: an editable install points at its checkout, which may lie under /tmp, private in
+    the sandbox) — that package folder only, never the checkout's graders or solutions."""
+    try:
+        found = subprocess.run([sys.executable, "-I", "-c", "import labgrade; "
+                                "print(labgrade.__path__[0])"], capture_output=True,
+                               text=True, timeout=60, cwd="/")
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    where = found.stdout.strip()
+    return {str(Path(where).resolve())} if found.returncode == 0 and where else set()
 
 
 def _triton_roots() -> set[str]:
