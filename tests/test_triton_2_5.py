@@ -8,6 +8,7 @@ load, every hidden good repository loads."""
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -86,7 +87,16 @@ def test_hidden_repositories_fail_and_load_as_published(tmp_path):
     broken = importlib.import_module("graders.triton_2_5.broken")
     rng = random.Random()
     cases = broken.hidden_cases(rng)
-    goods = broken.good_repositories(rng)
+
+    def folders(files) -> set[str]:  # model folders and the models ensembles ask for
+        asked = {m for text in files.values() for m in re.findall(r'model_name: "([^"]+)"', text)}
+        return {path.split("/")[0] for path in files} | asked
+
+    taken = set().union(*(folders(c.files) | {c.model} for c in cases))
+    while True:  # one repository holds both: a good model named like a broken one's
+        goods = broken.good_repositories(rng)  # (missing) step would mend or replace it
+        if not taken & set().union(*map(folders, goods.values())):
+            break
     repository = tmp_path / "model_repository"
     for files in [c.files for c in cases] + list(goods.values()):
         broken.write_files(repository, files)
