@@ -46,24 +46,14 @@ SCRATCH_SIZE = os.environ.get("LABGRADE_SANDBOX_SCRATCH", "2g")
 HOME_IN_SANDBOX = "/tmp/home"
 
 
-def default_limits(level: str) -> dict[str, int]:
-    """rlimits for student processes. NPROC counts every process *and thread* of the uid
-    (the sandbox's own at level user, else the grader's), also those of other gradings on
-    the host and the grader itself: the cap sits that far above what the uid already runs
-    (else setuid to a busy sandbox uid fails with EAGAIN)."""
-    nproc = int(os.environ.get("LABGRADE_SANDBOX_NPROC", "2048"))
-    uid = _sandbox_uid() if level == "user" else os.getuid()
-    if uid is not None:
-        nproc += _threads_of(uid)
+def default_limits(uid: int) -> dict[str, int]:
+    """rlimits for student processes running as `uid`. NPROC counts every process *and
+    thread* of the uid, those of other gradings on the host (and, below level user, the
+    grader's own) included: the cap sits that far above what the uid already runs (else
+    setuid to a busy sandbox uid fails with EAGAIN)."""
+    nproc = int(os.environ.get("LABGRADE_SANDBOX_NPROC", "2048")) + _threads_of(uid)
     return {"nproc": nproc, "nofile": 8192, "core": 0,
             "fsize": int(float(os.environ.get("LABGRADE_SANDBOX_FSIZE_GB", "4")) * (1 << 30))}
-
-
-def _sandbox_uid() -> int | None:
-    try:
-        return pwd.getpwnam(SANDBOX_USER).pw_uid
-    except KeyError:
-        return None
 
 
 def _threads_of(uid: int) -> int:
@@ -222,7 +212,7 @@ def _choose(choice: str, hidden: tuple[str, ...], readable: tuple[str, ...]) -> 
             raise RuntimeError(f"isolation level {level!r} is not available here: {problem}")
     reason = ("chosen with --isolation none" if choice == "none"
               else "; ".join(tried) or "no sandbox available")
-    return Isolation("none", reason, limits=default_limits("none"))
+    return Isolation("none", reason, limits=default_limits(os.getuid()))
 
 
 def _try(level: str, hidden, readable) -> tuple[Isolation | None, str]:
@@ -238,12 +228,12 @@ def _try(level: str, hidden, readable) -> tuple[Isolation | None, str]:
             _open_to_all(cache_root().resolve() / shown)
         iso = Isolation("user", f"student code runs as {SANDBOX_USER} (uid {uid}) in a "
                         "private mount namespace", hidden, readable, uid, gid,
-                        default_limits("user"))
+                        default_limits(uid))
     else:
         if shutil.which("bwrap") is None:
             return None, "bubblewrap (bwrap) is not installed"
         iso = Isolation("bwrap", "bubblewrap: graders and the grader's home hidden, own "
-                        "PID namespace", hidden, readable, limits=default_limits("bwrap"))
+                        "PID namespace", hidden, readable, limits=default_limits(os.getuid()))
     problem = _probe(iso)
     return (iso, "") if problem is None else (None, problem)
 
