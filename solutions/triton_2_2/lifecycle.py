@@ -31,9 +31,16 @@ def unload(url: str, model: str) -> None:
     client = _client(url)
     try:
         client.unload_model(model)
+        # Triton answers at once and takes the versions down behind the answer (UNLOADING,
+        # already not "ready"): gone is when the index shows none READY or UNLOADING
         deadline = time.monotonic() + 30
-        while client.is_model_ready(model) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            states = {entry.get("state") for entry in client.get_model_repository_index()
+                      if entry.get("name") == model}
+            if not states & {"READY", "UNLOADING"}:
+                return
             time.sleep(0.02)
+        raise TimeoutError(f"{model} was still unloading after 30 s")
     finally:
         client.close()
 
